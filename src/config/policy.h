@@ -1,0 +1,45 @@
+// The policy: which tiers a process may use, in which order, with which
+// budgets, and how allocations are placed on them. Produced by the parser
+// (policy_parser.h) from a TOML file, validated, and consumed read-only by
+// the heap and the CLI.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tiermem::config {
+
+enum class TierKind : uint8_t { kDram, kCxl, kPmem, kNvme };
+
+const char* TierKindName(TierKind kind);
+
+// One tier, as written in the policy. Memory tiers (dram, cxl, pmem with
+// nodes) are NUMA nodes; file tiers (nvme, pmem with path) are directories
+// in which the runtime opens a private O_TMPFILE backing file.
+struct TierSpec {
+  std::string name;                 // unique, [a-z0-9_-]+
+  TierKind kind = TierKind::kDram;
+  std::vector<int> nodes;           // NUMA nodes; empty = discover from topology
+  std::string path;                 // directory for file tiers
+  std::optional<uint64_t> budget;   // bytes; nullopt = unlimited
+  int line = 0;                     // where the tier was declared (for messages)
+
+  bool IsFileTier() const { return kind == TierKind::kNvme || (kind == TierKind::kPmem && !path.empty()); }
+};
+
+struct Policy {
+  std::string source;               // file name, or "<built-in default>"
+  std::string name;                 // [policy] name
+  uint64_t extent_size = 2ull << 20;        // bytes, power of two, >= 64 KiB
+  uint64_t image_size = 1ull << 40;         // virtual size of the heap image
+  uint64_t tiered_min_size = 256ull << 10;  // allocations this large are placed by the policy
+  std::vector<TierSpec> tiers;      // fastest first; allocations spill down this order
+  bool strict = false;              // on a bad policy: exit instead of running DRAM-only
+  uint32_t purge_delay_ms = 1000;   // how long freed tiered memory stays mapped before it is punched
+  uint32_t writeback_interval_ms = 50;  // file-tier page-cache governor period
+};
+
+}  // namespace tiermem::config

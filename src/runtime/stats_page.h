@@ -1,0 +1,49 @@
+// The stats page: a versioned plain-old-data record each process keeps in a
+// private memfd named "tiermem-stats". `tiermem stat PID` finds it through
+// /proc/PID/fd, which the kernel opens only for the same user or root
+// (ptrace read access), so no other user can read it. It vanishes with the
+// process. Writers update fields with relaxed atomics; readers copy it and
+// accept a torn snapshot of independent counters.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace tiermem::runtime {
+
+inline constexpr uint64_t kStatsMagic = 0x746965726d656d31ull;  // "tiermem1"
+inline constexpr uint32_t kStatsVersion = 1;
+inline constexpr int kMaxTiers = 8;
+inline constexpr const char kStatsMemfdName[] = "tiermem-stats";
+
+struct TierStats {
+  char name[32];
+  char kind[8];                       // "dram", "cxl", "pmem", "nvme"
+  std::atomic<uint64_t> budget;       // bytes, 0 = unlimited
+  std::atomic<uint64_t> live_bytes;   // bytes of live allocations placed here
+  std::atomic<uint64_t> resident_bytes;  // DRAM this tier costs now (memfd pages or page cache)
+  std::atomic<uint64_t> file_bytes;   // allocated blocks of the backing file
+  std::atomic<uint64_t> extents;      // image extents currently on this tier
+  std::atomic<uint64_t> allocations;  // placements made on this tier
+  std::atomic<uint64_t> spills_in;    // placements that landed here because a faster tier was full
+  std::atomic<uint64_t> evicted_bytes;  // file tiers: page cache written back and dropped
+};
+
+struct StatsPage {
+  uint64_t magic;
+  uint32_t version;
+  uint32_t tier_count;
+  int32_t pid;
+  uint32_t extent_size;
+  uint64_t image_base;
+  uint64_t image_size;
+  char policy_source[256];
+  char policy_name[64];
+  std::atomic<uint64_t> small_allocations;  // below tiered_min_size: jemalloc's DRAM arenas
+  std::atomic<uint64_t> failed_allocations; // every tier full: NULL/ENOMEM
+  std::atomic<uint64_t> forks;
+  std::atomic<uint64_t> update_ns;          // CLOCK_MONOTONIC of the last refresh
+  TierStats tiers[kMaxTiers];
+};
+
+}  // namespace tiermem::runtime
