@@ -6,7 +6,7 @@ pkgs=(
   build-essential cmake pkg-config ninja-build
   libjemalloc-dev libnuma-dev libhwloc-dev numactl hwloc
   libtomlplusplus-dev libcli11-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libmimalloc-dev libgoogle-perftools-dev
   clang libclang-rt-14-dev
   python3 python3-numpy python3-pandas sqlite3
   default-jdk-headless
