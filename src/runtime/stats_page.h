@@ -39,8 +39,9 @@ struct StatsPage {
   uint64_t image_size;
   char policy_source[256];
   char policy_name[64];
-  std::atomic<uint64_t> small_allocations;  // below tiered_min_size: jemalloc's DRAM arenas
+  std::atomic<uint64_t> untiered_bytes;     // live bytes below tiered_min_size, in jemalloc's own DRAM arenas
   std::atomic<uint64_t> failed_allocations; // every tier full: NULL/ENOMEM
+  std::atomic<uint64_t> dram_only;          // 1: bad policy or no usable tier, the heap runs on DRAM only
   std::atomic<uint64_t> forks;
   std::atomic<uint64_t> update_ns;          // CLOCK_MONOTONIC of the last refresh
   TierStats tiers[kMaxTiers];

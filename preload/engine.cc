@@ -1,0 +1,61 @@
+#include "engine.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <jemalloc/jemalloc.h>
+
+namespace tiermem::preload {
+namespace {
+
+void* BootMalloc(size_t n) {
+  void* p = mallocx(n == 0 ? 1 : n, 0);
+  if (p == nullptr) errno = ENOMEM;
+  return p;
+}
+
+void BootFree(void* p) {
+  if (p != nullptr) dallocx(p, 0);
+}
+
+void* BootCalloc(size_t n, size_t m) {
+  size_t total;
+  if (__builtin_mul_overflow(n, m, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  void* p = mallocx(total == 0 ? 1 : total, MALLOCX_ZERO);
+  if (p == nullptr) errno = ENOMEM;
+  return p;
+}
+
+void* BootRealloc(void* p, size_t n) {
+  if (p == nullptr) return BootMalloc(n);
+  void* q = rallocx(p, n == 0 ? 1 : n, 0);
+  if (q == nullptr) errno = ENOMEM;
+  return q;
+}
+
+template <class Fn>
+void Resolve(void* handle, const char* name, Fn* slot) {
+  if (void* sym = dlsym(handle, name)) *slot = reinterpret_cast<Fn>(sym);
+}
+
+}  // namespace
+
+Engine g_engine = {BootMalloc, BootFree, BootCalloc, BootRealloc};
+
+void ResolveEngine() {
+  void* handle = dlopen("libjemalloc.so.2", RTLD_NOW | RTLD_NOLOAD);
+  if (handle == nullptr) return;  // keep the bootstrap path: correct, a little slower
+  Engine resolved = g_engine;
+  Resolve(handle, "malloc", &resolved.malloc);
+  Resolve(handle, "free", &resolved.free);
+  Resolve(handle, "calloc", &resolved.calloc);
+  Resolve(handle, "realloc", &resolved.realloc);
+  // Sanity: if dlsym led back to ourselves, the bootstrap path stays.
+  if (reinterpret_cast<void*>(resolved.malloc) == dlsym(RTLD_DEFAULT, "malloc")) return;
+  g_engine = resolved;
+  dlclose(handle);
+}
+
+}  // namespace tiermem::preload

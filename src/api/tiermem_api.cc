@@ -1,0 +1,107 @@
+// The public C API (include/tiermem/tiermem.h).
+#include "tiermem/tiermem.h"
+
+#include <jemalloc/jemalloc.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "runtime/runtime.h"
+
+#define TIERMEM_EXPORT __attribute__((visibility("default")))
+
+using tiermem::heap::TieredHeap;
+using tiermem::runtime::Heap;
+
+extern "C" {
+
+TIERMEM_EXPORT int tiermem_tier_count(void) {
+  TieredHeap* heap = Heap();
+  return heap != nullptr ? heap->tier_count() : 1;
+}
+
+TIERMEM_EXPORT int tiermem_tier_index(const char* name) {
+  if (name == nullptr) return -1;
+  TieredHeap* heap = Heap();
+  if (heap == nullptr) return strcmp(name, "dram") == 0 ? 0 : -1;
+  for (int t = 0; t < heap->tier_count(); ++t) {
+    if (heap->tier(t).spec.name == name) return t;
+  }
+  return -1;
+}
+
+TIERMEM_EXPORT const char* tiermem_tier_name(int tier) {
+  TieredHeap* heap = Heap();
+  if (heap == nullptr) return tier == 0 ? "dram" : nullptr;
+  if (tier < 0 || tier >= heap->tier_count()) return nullptr;
+  return heap->tier(tier).spec.name.c_str();
+}
+
+TIERMEM_EXPORT void* tiermem_aligned_alloc_on(int tier, size_t alignment, size_t size) {
+  if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  TieredHeap* heap = Heap();
+  if (heap == nullptr) {
+    // DRAM only: tier 0 is jemalloc's own DRAM arenas.
+    if (tier != 0) {
+      errno = EINVAL;
+      return nullptr;
+    }
+    void* p = mallocx(size == 0 ? 1 : size, alignment > 1 ? MALLOCX_ALIGN(alignment) : 0);
+    if (p == nullptr) errno = ENOMEM;
+    return p;
+  }
+  return heap->AllocateOn(tier, size, alignment, false);
+}
+
+TIERMEM_EXPORT void* tiermem_malloc_on(int tier, size_t size) { return tiermem_aligned_alloc_on(tier, 1, size); }
+
+TIERMEM_EXPORT void tiermem_free(void* ptr) {
+  if (ptr == nullptr) return;
+  TieredHeap* heap = Heap();
+  if (heap != nullptr && heap->Contains(ptr)) {
+    heap->Free(ptr);
+  } else {
+    dallocx(ptr, 0);
+  }
+}
+
+TIERMEM_EXPORT int tiermem_tier_of(const void* ptr) {
+  TieredHeap* heap = Heap();
+  return heap != nullptr ? heap->TierOf(ptr) : -1;
+}
+
+TIERMEM_EXPORT int tiermem_get_stats(int tier, tiermem_tier_stats* out) {
+  TieredHeap* heap = Heap();
+  if (out == nullptr || tier < 0 || tier >= tiermem_tier_count()) {
+    errno = EINVAL;
+    return -1;
+  }
+  memset(out, 0, sizeof *out);
+  if (heap == nullptr) {
+    snprintf(out->name, sizeof out->name, "dram");
+    snprintf(out->kind, sizeof out->kind, "dram");
+    return 0;
+  }
+  tiermem::heap::Tier& t = heap->tier(tier);
+  snprintf(out->name, sizeof out->name, "%s", t.spec.name.c_str());
+  snprintf(out->kind, sizeof out->kind, "%s", tiermem::config::TierKindName(t.spec.kind));
+  out->budget = t.spec.budget.value_or(0);
+  out->live_bytes = t.budget.used();
+  out->resident_bytes = t.backing.DramBytes();
+  out->file_bytes = t.backing.AllocatedBytes();
+  out->extents = t.counters.extents.load(std::memory_order_relaxed);
+  out->allocations = t.counters.allocations.load(std::memory_order_relaxed);
+  out->spills_in = t.counters.spills_in.load(std::memory_order_relaxed);
+  return 0;
+}
+
+TIERMEM_EXPORT size_t tiermem_extent_size(void) {
+  TieredHeap* heap = Heap();
+  return heap != nullptr ? heap->image().extent_size() : 0;
+}
+
+}  // extern "C"

@@ -1,0 +1,67 @@
+// fork() and the tiered heap.
+//
+// The image is MAP_SHARED over the tier files, so a plain fork would share
+// every write between parent and child. Before the fork every shared slot is
+// remapped MAP_PRIVATE over the same file range: both sides then see the
+// same data and get copy-on-write, exactly as with anonymous memory. After
+// the fork each side opens a new generation of tier files for the slots it
+// maps from then on; the old files live on, unmodified, as long as a
+// private view of them does (they are never punched: see ReleaseRange).
+#include <pthread.h>
+
+#include "heap/tiered_heap.h"
+#include "os/log.h"
+
+namespace tiermem::heap {
+
+// Remaps every run of adjacent slots in state `from` that share a tier,
+// in one mmap per run.
+int TieredHeap::RemapRuns(SlotState from, bool shared) {
+  const size_t carved = image_.carved();
+  const uint64_t extent = image_.extent_size();
+  int failures = 0;
+  size_t s = 0;
+  while (s < carved) {
+    if (image_.state(s) != from) {
+      ++s;
+      continue;
+    }
+    const uint8_t t = image_.tier(s);
+    size_t run_end = s + 1;
+    while (run_end < carved && image_.state(run_end) == from && image_.tier(run_end) == t) ++run_end;
+    if (tiers_[t].backing.Map(image_.SlotAddress(s), (run_end - s) * extent, image_.SlotOffset(s), shared) == 0) {
+      for (size_t i = s; i < run_end; ++i) image_.set_state(i, shared ? SlotState::kShared : SlotState::kPrivate);
+    } else {
+      ++failures;
+    }
+    s = run_end;
+  }
+  return failures;
+}
+
+void TieredHeap::PrepareFork() {
+  pthread_mutex_lock(&map_lock_);
+  forking_ = true;
+  if (RemapRuns(SlotState::kShared, /*shared=*/false) != 0) {
+    os::LogLine("fork: could not make every heap extent copy-on-write; parent and child may share writes");
+  }
+  pthread_mutex_unlock(&map_lock_);
+}
+
+void TieredHeap::AfterForkParent() {
+  pthread_mutex_lock(&map_lock_);
+  for (int t = 0; t < tier_count_; ++t) {
+    if (tiers_[t].backing.Reopen() != 0) os::LogLine("fork: cannot open new backing file for tier %s", tiers_[t].spec.name.c_str());
+  }
+  forking_ = false;
+  pthread_mutex_unlock(&map_lock_);
+}
+
+void TieredHeap::AfterForkChild() {
+  // Another thread of the parent may have held the lock at the moment of
+  // the fork; in the child that thread does not exist.
+  pthread_mutex_init(&map_lock_, nullptr);
+  AfterForkParent();
+}
+
+}  // namespace tiermem::heap

@@ -1,0 +1,72 @@
+// The residency governor: keeps what the tiered heap costs in DRAM under the
+// first (DRAM) tier's budget. That cost is the DRAM tier's memfd pages plus
+// the page cache of the file tiers: data spilled to NVMe first lands in the
+// page cache and only leaves DRAM when it is written back and dropped, and
+// every re-read brings it back. Runs on the runtime's background thread.
+#include <jemalloc/jemalloc.h>
+#include <fcntl.h>
+#include <pthread.h>
+
+#include <cstdio>
+
+#include "heap/tiered_heap.h"
+#include "os/files.h"
+#include "os/vm.h"
+
+namespace tiermem::heap {
+
+void TieredHeap::EnforceDramBudget() {
+  Tier& dram = tiers_[0];
+  const uint64_t limit = dram.budget.limit();
+  if (limit == TierBudget::kUnlimited) return;
+
+  // Freed DRAM-tier memory waits purge_delay_ms before jemalloc punches it;
+  // when that backlog would push DRAM over the budget, purge it now.
+  uint64_t dram_bytes = dram.backing.DramBytes();
+  if (dram_bytes > limit - limit / 8 && dram_bytes > dram.budget.used() + image_.extent_size()) {
+    char name[48];
+    snprintf(name, sizeof name, "arena.%u.purge", dram.arena);
+    mallctl(name, nullptr, nullptr, nullptr, 0);
+    dram_bytes = dram.backing.DramBytes();
+  }
+
+  uint64_t cache_bytes = 0;
+  for (int t = 1; t < tier_count_; ++t) {
+    if (tiers_[t].backing.is_file_tier()) cache_bytes += tiers_[t].backing.DramBytes();
+  }
+  const uint64_t allowed = limit > dram_bytes ? limit - dram_bytes : 0;
+  if (cache_bytes <= allowed) return;
+  // Evict down to 7/8 of what is allowed, so the next pass has headroom.
+  uint64_t to_free = cache_bytes - allowed + allowed / 8;
+
+  const size_t carved = image_.carved();
+  const uint64_t extent = image_.extent_size();
+  for (size_t visited = 0; visited < carved && to_free > 0; ++visited) {
+    const size_t slot = evict_hand_++ % carved;
+    Tier& tier = tiers_[image_.tier(slot)];
+    if (!tier.backing.is_file_tier() || image_.state(slot) != SlotState::kShared) continue;
+    const uint64_t offset = image_.SlotOffset(slot);
+    os::CacheState before;
+    if (!os::PageCacheState(tier.backing.fd(), offset, extent, &before) || before.cached_bytes == 0) continue;
+    // Write back first, without the lock: the application keeps running and
+    // what it writes meanwhile is only dirty again, never lost.
+    sync_file_range(tier.backing.fd(), static_cast<off_t>(offset), static_cast<off_t>(extent),
+                    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+    pthread_mutex_lock(&map_lock_);
+    // Zapping a shared mapping keeps the data in the file; a fork may have
+    // turned the slot private meanwhile, and then it must not be touched.
+    if (image_.state(slot) == SlotState::kShared) {
+      os::DropMappings(image_.SlotAddress(slot), extent);
+      os::WriteBackAndDrop(tier.backing.fd(), offset, extent);
+    }
+    pthread_mutex_unlock(&map_lock_);
+    os::CacheState after;
+    if (os::PageCacheState(tier.backing.fd(), offset, extent, &after) && after.cached_bytes < before.cached_bytes) {
+      const uint64_t freed = before.cached_bytes - after.cached_bytes;
+      tier.counters.evicted_bytes.fetch_add(freed, std::memory_order_relaxed);
+      to_free = freed >= to_free ? 0 : to_free - freed;
+    }
+  }
+}
+
+}  // namespace tiermem::heap

@@ -1,0 +1,63 @@
+#include "heap/tier_backing.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "os/files.h"
+#include "os/vm.h"
+
+namespace tiermem::heap {
+
+int TierBacking::Open(const config::TierSpec& spec, const std::vector<int>& nodes, uint64_t image_size,
+                      std::string* error) {
+  snprintf(name_, sizeof name_, "tiermem:%s", spec.name.c_str());
+  file_tier_ = spec.IsFileTier();
+  if (file_tier_) snprintf(dir_, sizeof dir_, "%s", spec.path.c_str());
+  nodes_ = nodes;
+  size_ = image_size;
+  int fd = OpenFile();
+  if (fd < 0) {
+    if (error != nullptr) {
+      *error = file_tier_ ? "cannot create a private file in " + spec.path + ": " + strerror(-fd)
+                          : std::string("memfd_create failed: ") + strerror(-fd);
+    }
+    return fd;
+  }
+  fd_ = fd;
+  return 0;
+}
+
+int TierBacking::OpenFile() {
+  return file_tier_ ? os::CreateTmpfile(dir_, size_) : os::CreateMemfd(name_, size_);
+}
+
+int TierBacking::Reopen() {
+  int fd = OpenFile();
+  if (fd < 0) return fd;
+  os::CloseFd(fd_);
+  fd_ = fd;
+  return 0;
+}
+
+int TierBacking::Map(void* addr, uint64_t len, uint64_t offset, bool shared) const {
+  int rc = os::MapFileFixed(addr, len, fd_, offset, shared);
+  if (rc != 0) return rc;
+  // On shmem the binding is kept per file range, so first touches through
+  // this mapping land on the tier's nodes. Single-node machines need none.
+  if (!file_tier_ && !nodes_.empty()) return os::BindToNodes(addr, len, nodes_);
+  return 0;
+}
+
+int TierBacking::Release(uint64_t offset, uint64_t len) const { return os::PunchHole(fd_, offset, len); }
+
+uint64_t TierBacking::AllocatedBytes() const { return os::AllocatedBytes(fd_); }
+
+uint64_t TierBacking::DramBytes() const {
+  if (!file_tier_) return AllocatedBytes();
+  os::CacheState cache;
+  if (!os::PageCacheState(fd_, 0, 0, &cache)) return 0;
+  return cache.cached_bytes;
+}
+
+}  // namespace tiermem::heap

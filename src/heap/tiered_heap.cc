@@ -1,0 +1,231 @@
+#include "heap/tiered_heap.h"
+
+#include <jemalloc/jemalloc.h>
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <new>
+
+#include "os/log.h"
+
+namespace tiermem::heap {
+
+std::atomic<TieredHeap*> TieredHeap::instance_{nullptr};
+
+namespace {
+
+// The heap lives in static storage: it is created inside a malloc preload,
+// where the heap it would come from is itself.
+alignas(TieredHeap) unsigned char g_heap_storage[sizeof(TieredHeap)];
+
+int PlacementFlags(unsigned arena, size_t alignment, bool zero) {
+  int flags = MALLOCX_ARENA(arena) | MALLOCX_TCACHE_NONE;
+  if (alignment > 1) flags |= MALLOCX_ALIGN(alignment);
+  if (zero) flags |= MALLOCX_ZERO;
+  return flags;
+}
+
+bool SetArenaDecay(unsigned arena, const char* which, ssize_t ms) {
+  char name[64];
+  snprintf(name, sizeof name, "arena.%u.%s_decay_ms", arena, which);
+  return mallctl(name, nullptr, nullptr, &ms, sizeof ms) == 0;
+}
+
+}  // namespace
+
+TieredHeap* TieredHeap::Create(const config::Policy& policy, const std::vector<TierSetup>& tiers,
+                               std::string* error) {
+  if (Instance() != nullptr) {
+    *error = "the tiered heap is already initialised";
+    return nullptr;
+  }
+  if (tiers.empty() || tiers.size() > static_cast<size_t>(kMaxTiers)) {
+    *error = "a policy needs 1 to 8 usable tiers";
+    return nullptr;
+  }
+  auto* heap = new (g_heap_storage) TieredHeap();
+  heap->tiered_min_size_ = policy.tiered_min_size;
+  heap->purge_delay_ms_ = policy.purge_delay_ms;
+  if (!heap->image_.Reserve(policy.image_size, policy.extent_size)) {
+    *error = "cannot reserve " + std::to_string(policy.image_size >> 30) + " GiB of address space for the heap image";
+    return nullptr;
+  }
+  for (const TierSetup& setup : tiers) {
+    Tier& tier = heap->tiers_[heap->tier_count_];
+    tier.spec = setup.spec;
+    std::string why;
+    if (tier.backing.Open(setup.spec, setup.nodes, policy.image_size, &why) != 0) {
+      *error = "tier '" + setup.spec.name + "': " + why;
+      return nullptr;
+    }
+    tier.budget.set_limit(setup.spec.budget.value_or(TierBudget::kUnlimited));
+    heap->tier_count_++;
+  }
+  for (int i = 0; i < heap->tier_count_; ++i) {
+    InitExtentHooks(&heap->hooks_[i], heap, i);
+    extent_hooks_t* hooks = &heap->hooks_[i].hooks;
+    unsigned arena = 0;
+    size_t len = sizeof arena;
+    if (mallctl("arenas.create", &arena, &len, &hooks, sizeof hooks) != 0) {
+      *error = "jemalloc refused to create an arena for tier '" + heap->tiers_[i].spec.name + "'";
+      return nullptr;
+    }
+    heap->tiers_[i].arena = arena;
+    // Freed tiered memory is punched after purge_delay_ms: short enough that
+    // the DRAM budget tracks live data, long enough to reuse hot extents.
+    SetArenaDecay(arena, "dirty", static_cast<ssize_t>(policy.purge_delay_ms));
+    SetArenaDecay(arena, "muzzy", 0);
+  }
+  instance_.store(heap, std::memory_order_release);
+  return heap;
+}
+
+void* TieredHeap::PlaceOn(int t, size_t size, size_t alignment, bool zero, bool spilled) {
+  Tier& tier = tiers_[t];
+  const int flags = PlacementFlags(tier.arena, alignment, zero);
+  const size_t real = nallocx(size, flags);
+  if (real == 0) return nullptr;
+  if (!tier.budget.TryReserve(real)) return nullptr;
+  void* p = mallocx(size, flags);
+  if (p == nullptr) {
+    tier.budget.Release(real);
+    return nullptr;
+  }
+  tier.counters.allocations.fetch_add(1, std::memory_order_relaxed);
+  if (spilled) tier.counters.spills_in.fetch_add(1, std::memory_order_relaxed);
+  return p;
+}
+
+void* TieredHeap::Allocate(size_t size, size_t alignment, bool zero) {
+  for (int t = 0; t < tier_count_; ++t) {
+    if (void* p = PlaceOn(t, size, alignment, zero, /*spilled=*/t > 0)) return p;
+  }
+  failed_.fetch_add(1, std::memory_order_relaxed);
+  errno = ENOMEM;
+  return nullptr;
+}
+
+void* TieredHeap::AllocateOn(int t, size_t size, size_t alignment, bool zero) {
+  if (t < 0 || t >= tier_count_) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  void* p = PlaceOn(t, size == 0 ? 1 : size, alignment, zero, /*spilled=*/false);
+  if (p == nullptr) errno = ENOMEM;
+  return p;
+}
+
+void TieredHeap::Free(void* p) {
+  const int t = image_.tier(image_.SlotOf(p));
+  const size_t real = sallocx(p, 0);
+  dallocx(p, MALLOCX_TCACHE_NONE);
+  tiers_[t].budget.Release(real);
+}
+
+void* TieredHeap::Reallocate(void* p, size_t size) {
+  const int t = image_.tier(image_.SlotOf(p));
+  Tier& tier = tiers_[t];
+  const size_t old_real = sallocx(p, 0);
+  if (size >= tiered_min_size_) {
+    // Stay on the same tier when its budget allows: jemalloc can then grow
+    // or shrink in place instead of copying.
+    const int flags = PlacementFlags(tier.arena, 0, false);
+    const size_t new_real = nallocx(size, flags);
+    if (new_real != 0 && (new_real <= old_real || tier.budget.TryReserve(new_real - old_real))) {
+      void* q = rallocx(p, size, flags);
+      if (q != nullptr) {
+        if (new_real < old_real) tier.budget.Release(old_real - new_real);
+        return q;
+      }
+      if (new_real > old_real) tier.budget.Release(new_real - old_real);
+      errno = ENOMEM;
+      return nullptr;
+    }
+  }
+  void* q = size >= tiered_min_size_ ? Allocate(size, 0, false) : mallocx(size == 0 ? 1 : size, 0);
+  if (q == nullptr) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  memcpy(q, p, old_real < size ? old_real : size);
+  Free(p);
+  return q;
+}
+
+size_t TieredHeap::UsableSize(const void* p) const { return sallocx(const_cast<void*>(p), 0); }
+
+int TieredHeap::TierOf(const void* p) const {
+  if (!image_.Contains(p)) return -1;
+  const size_t slot = image_.SlotOf(p);
+  if (image_.state(slot) == SlotState::kUnused) return -1;
+  return image_.tier(slot);
+}
+
+void* TieredHeap::MapNewSlots(int t, size_t size, size_t alignment) {
+  const uint64_t extent = image_.extent_size();
+  const size_t count = (size + extent - 1) / extent;
+  pthread_mutex_lock(&map_lock_);
+  const size_t first = image_.Carve(count, alignment);
+  void* addr = nullptr;
+  if (first != SIZE_MAX) {
+    addr = image_.SlotAddress(first);
+    const bool shared = !forking_;
+    int rc = tiers_[t].backing.Map(addr, count * extent, image_.SlotOffset(first), shared);
+    if (rc == 0) {
+      for (size_t s = first; s < first + count; ++s) {
+        image_.set_tier(s, static_cast<uint8_t>(t));
+        image_.set_state(s, shared ? SlotState::kShared : SlotState::kPrivate);
+      }
+      tiers_[t].counters.extents.fetch_add(count, std::memory_order_relaxed);
+    } else {
+      os::DebugLine("cannot map %zu extents of tier %s: %s", count, tiers_[t].spec.name.c_str(), strerror(-rc));
+      addr = nullptr;  // the carved slots stay unused
+    }
+  }
+  pthread_mutex_unlock(&map_lock_);
+  return addr;
+}
+
+bool TieredHeap::ReleaseRange(void* addr, size_t len, bool must_read_zero) {
+  const uint64_t extent = image_.extent_size();
+  auto p = reinterpret_cast<uintptr_t>(addr);
+  const uintptr_t end = p + len;
+  bool failed = false;
+  pthread_mutex_lock(&map_lock_);
+  while (p < end) {
+    const size_t slot = image_.SlotOf(reinterpret_cast<void*>(p));
+    const uintptr_t slot_start = reinterpret_cast<uintptr_t>(image_.SlotAddress(slot));
+    const uintptr_t slot_end = slot_start + extent;
+    const uintptr_t stop = end < slot_end ? end : slot_end;
+    const Tier& tier = tiers_[image_.tier(slot)];
+    const uint64_t offset = image_.SlotOffset(slot) + (p - slot_start);
+    switch (image_.state(slot)) {
+      case SlotState::kShared:
+        failed |= tier.backing.Release(offset, stop - p) != 0;
+        break;
+      case SlotState::kPrivate:
+        // A fork left this slot as a copy-on-write view of a file the child
+        // still reads: never punch it. A whole slot can move to the current
+        // file (a fresh hole reads as zeros); part of one can only drop its
+        // private copies, which then read the file's old data again.
+        if (p == slot_start && stop == slot_end && !forking_ &&
+            tier.backing.Map(reinterpret_cast<void*>(p), extent, image_.SlotOffset(slot), true) == 0) {
+          image_.set_state(slot, SlotState::kShared);
+        } else if (must_read_zero) {
+          failed = true;
+        } else {
+          madvise(reinterpret_cast<void*>(p), stop - p, MADV_DONTNEED);
+        }
+        break;
+      case SlotState::kUnused:
+        break;
+    }
+    p = stop;
+  }
+  pthread_mutex_unlock(&map_lock_);
+  return failed;
+}
+
+}  // namespace tiermem::heap

@@ -1,0 +1,112 @@
+// The tiered heap: the heap image, one backing file and one jemalloc arena
+// per tier, and the placement of each allocation under the tiers' budgets.
+//
+// jemalloc is the engine: every tier's arena gets extent hooks (extent_hooks.cc)
+// that hand it slots of the image mapped from that tier's file and punch
+// holes when it purges. Placement (this file) picks the first tier, in
+// policy order, whose budget still has room, so what does not fit in DRAM
+// spills down instead of failing.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/policy.h"
+#include "heap/budget.h"
+#include "heap/extent_hooks.h"
+#include "heap/image.h"
+#include "heap/tier_backing.h"
+
+namespace tiermem::heap {
+
+inline constexpr int kMaxTiers = 8;
+
+struct TierSetup {
+  config::TierSpec spec;
+  std::vector<int> nodes;  // empty: no NUMA binding (single-node machine, file tiers)
+};
+
+struct TierCounters {
+  std::atomic<uint64_t> allocations{0};
+  std::atomic<uint64_t> spills_in{0};
+  std::atomic<uint64_t> evicted_bytes{0};
+  std::atomic<uint64_t> extents{0};
+};
+
+struct Tier {
+  config::TierSpec spec;
+  TierBacking backing;
+  TierBudget budget;
+  TierCounters counters;
+  unsigned arena = 0;
+  uint64_t high_water_live = 0;
+};
+
+class TieredHeap {
+ public:
+  // The process's heap once Init succeeded, else nullptr.
+  static TieredHeap* Instance() { return instance_.load(std::memory_order_acquire); }
+
+  // Reserves the image, opens every tier's backing file and creates its
+  // arena. On failure nothing is published and `error` says why.
+  static TieredHeap* Create(const config::Policy& policy, const std::vector<TierSetup>& tiers, std::string* error);
+
+  // Places `size` bytes on the first tier with room (spilling down), or on
+  // `only_tier`. nullptr with errno = ENOMEM when nothing has room.
+  void* Allocate(size_t size, size_t alignment, bool zero);
+  void* AllocateOn(int tier, size_t size, size_t alignment, bool zero);
+  // `p` must be in the image.
+  void Free(void* p);
+  void* Reallocate(void* p, size_t size);
+  size_t UsableSize(const void* p) const;
+
+  bool Contains(const void* p) const { return image_.Contains(p); }
+  int TierOf(const void* p) const;
+
+  int tier_count() const { return tier_count_; }
+  Tier& tier(int i) { return tiers_[i]; }
+  const HeapImage& image() const { return image_; }
+  uint64_t tiered_min_size() const { return tiered_min_size_; }
+  uint64_t failed_allocations() const { return failed_.load(std::memory_order_relaxed); }
+
+  // fork(): see fork.cc.
+  void PrepareFork();
+  void AfterForkParent();
+  void AfterForkChild();
+
+  // Keeps the DRAM cost of the tiered heap (memory-tier pages plus file-tier
+  // page cache) under the first tier's budget. See residency.cc.
+  void EnforceDramBudget();
+
+  // Called by the extent hooks (extent_hooks.cc); they run inside jemalloc
+  // and must not allocate.
+  void* MapNewSlots(int tier, size_t size, size_t alignment);
+  bool ReleaseRange(void* addr, size_t len, bool must_read_zero);
+
+ private:
+  TieredHeap() = default;
+  void* PlaceOn(int tier, size_t size, size_t alignment, bool zero, bool spilled);
+  int RemapRuns(SlotState from, bool shared);
+
+  static std::atomic<TieredHeap*> instance_;
+
+  HeapImage image_;
+  Tier tiers_[kMaxTiers];
+  TierExtentHooks hooks_[kMaxTiers];
+  int tier_count_ = 0;
+  uint64_t tiered_min_size_ = 0;
+  uint32_t purge_delay_ms_ = 0;
+  // Serialises changes to the image's mappings: carving, fork remaps and
+  // the residency governor's zaps. Never held while calling into jemalloc.
+  pthread_mutex_t map_lock_ = PTHREAD_MUTEX_INITIALIZER;
+  std::atomic<uint64_t> failed_{0};
+  bool forking_ = false;  // under map_lock_: new slots are mapped copy-on-write
+  size_t evict_hand_ = 0; // residency governor's clock hand (slot index)
+};
+
+}  // namespace tiermem::heap

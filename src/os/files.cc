@@ -1,0 +1,89 @@
+#include "os/files.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace tiermem::os {
+
+int CreateMemfd(const char* name, uint64_t size) {
+  int fd = memfd_create(name, MFD_CLOEXEC);
+  if (fd < 0) return -errno;
+  if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    int err = errno;
+    close(fd);
+    return -err;
+  }
+  return fd;
+}
+
+int CreateTmpfile(const char* dir, uint64_t size) {
+  int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) return -errno;
+  // Sparse: blocks are allocated only where data is written.
+  if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    int err = errno;
+    close(fd);
+    return -err;
+  }
+  return fd;
+}
+
+int PunchHole(int fd, uint64_t offset, uint64_t len) {
+  if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                static_cast<off_t>(len)) != 0) {
+    return -errno;
+  }
+  return 0;
+}
+
+uint64_t AllocatedBytes(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return 0;
+  return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+bool PageCacheState(int fd, uint64_t offset, uint64_t len, CacheState* out) {
+#ifndef __NR_cachestat
+  constexpr long kNrCachestat = 451;  // same number on every architecture
+#else
+  constexpr long kNrCachestat = __NR_cachestat;
+#endif
+  struct Range {
+    uint64_t off, len;
+  } range{offset, len};
+  struct Stat {
+    uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+  } st{};
+  if (syscall(kNrCachestat, fd, &range, &st, 0) != 0) return false;
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  out->cached_bytes = st.nr_cache * page;
+  out->dirty_bytes = st.nr_dirty * page;
+  out->writeback_bytes = st.nr_writeback * page;
+  return true;
+}
+
+int WriteBackAndDrop(int fd, uint64_t offset, uint64_t len) {
+  if (sync_file_range(fd, static_cast<off_t>(offset), static_cast<off_t>(len),
+                      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
+    return -errno;
+  }
+  int rc = posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(len), POSIX_FADV_DONTNEED);
+  return -rc;
+}
+
+int SetCloseOnExec(int fd) {
+  int flags = fcntl(fd, F_GETFD);
+  if (flags < 0 || fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0) return -errno;
+  return 0;
+}
+
+void CloseFd(int fd) {
+  if (fd >= 0) close(fd);
+}
+
+}  // namespace tiermem::os

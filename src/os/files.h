@@ -1,0 +1,41 @@
+// Backing files of the tiers. Every file tiermem opens is private to the
+// process: memfds and O_TMPFILE files have no name to open them by, are
+// mode 0600 and close-on-exec, and vanish when the last mapping goes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+
+namespace tiermem::os {
+
+// Each returns an fd, or -errno.
+int CreateMemfd(const char* name, uint64_t size);
+int CreateTmpfile(const char* dir, uint64_t size);
+
+// Releases the blocks of [offset, offset+len): later reads see zeros.
+// Returns 0 or -errno.
+int PunchHole(int fd, uint64_t offset, uint64_t len);
+
+// Bytes of blocks the file holds (st_blocks * 512): the memory a memfd
+// costs, or the disk an O_TMPFILE costs.
+uint64_t AllocatedBytes(int fd);
+
+// Page cache the file holds in [offset, offset+len) (len 0 = to the end),
+// and how much of it is dirty. Uses cachestat(2) (Linux 6.5+); returns false
+// where it is missing.
+struct CacheState {
+  uint64_t cached_bytes = 0;
+  uint64_t dirty_bytes = 0;
+  uint64_t writeback_bytes = 0;
+};
+bool PageCacheState(int fd, uint64_t offset, uint64_t len, CacheState* out);
+
+// Writes back dirty pages of the range and waits for it; then asks the kernel
+// to drop the range's clean, unmapped pages from the page cache.
+int WriteBackAndDrop(int fd, uint64_t offset, uint64_t len);
+
+int SetCloseOnExec(int fd);
+void CloseFd(int fd);
+
+}  // namespace tiermem::os

@@ -1,0 +1,37 @@
+// Address-space primitives for the heap image: reserve, map a tier file
+// over part of it, bind to NUMA nodes, zap page-table entries, and count
+// resident pages.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace tiermem::os {
+
+// Reserves `size` bytes of address space aligned to `alignment`, with no
+// access and no memory behind it. Returns nullptr on failure.
+void* ReserveAligned(size_t size, size_t alignment);
+
+// Maps [offset, offset+len) of fd at exactly `addr`, replacing what was
+// there. shared=false gives a copy-on-write view of the file.
+int MapFileFixed(void* addr, size_t len, int fd, uint64_t offset, bool shared);
+
+// Puts [addr, addr+len) back to the reserved, inaccessible state.
+int Unmap(void* addr, size_t len);
+
+// Binds the pages of a range (for shmem: the file range behind it) to
+// `nodes`. An empty list leaves the default policy.
+int BindToNodes(void* addr, size_t len, const std::vector<int>& nodes);
+
+// Drops the page-table entries of the range. On a MAP_SHARED mapping the
+// data stays in the file; on a private one it is discarded.
+int DropMappings(void* addr, size_t len);
+
+// Bytes of [addr, addr+len) resident in this process's page tables' view
+// (mincore), counting pages of the backing that are in memory.
+uint64_t ResidentBytes(const void* addr, size_t len);
+
+size_t PageSize();
+
+}  // namespace tiermem::os

@@ -1,0 +1,115 @@
+#include "runtime/runtime.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "os/log.h"
+#include "runtime/policy_setup.h"
+#include "runtime/settings.h"
+#include "runtime/stats_export.h"
+
+namespace tiermem::runtime {
+namespace {
+
+// Process-wide state. The policy sits in static storage that is never
+// destroyed: the heap refers to it until the very last free at exit.
+alignas(config::Policy) unsigned char g_policy_storage[sizeof(config::Policy)];
+config::Policy* g_policy = nullptr;
+StatsPage* g_stats = nullptr;
+uint32_t g_interval_ms = 50;
+std::atomic<bool> g_started{false};
+
+void* BackgroundLoop(void*) {
+  const timespec interval{static_cast<time_t>(g_interval_ms / 1000),
+                          static_cast<long>(g_interval_ms % 1000) * 1000000L};
+  for (;;) {
+    if (heap::TieredHeap* heap = Heap()) heap->EnforceDramBudget();
+    RefreshStats(g_stats);
+    nanosleep(&interval, nullptr);
+  }
+  return nullptr;
+}
+
+void StartBackgroundThread() {
+  // The thread must never take a signal meant for the program.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t thread;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 256 << 10);
+  if (pthread_create(&thread, &attr, BackgroundLoop, nullptr) == 0) {
+    pthread_setname_np(thread, "tiermem");
+  } else {
+    os::LogLine("cannot start the background thread; file-tier page cache will not be trimmed");
+  }
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+void RefreshAtExit() { RefreshStats(g_stats); }
+
+}  // namespace
+
+void Start() {
+  if (g_started.exchange(true)) return;
+  const Settings settings = ReadSettings();
+  os::SetVerbose(settings.verbose);
+  if (settings.disabled) return;
+
+  TierPlan plan = PlanTiers(settings);
+  g_policy = new (g_policy_storage) config::Policy(std::move(plan.policy));
+  g_interval_ms = g_policy->writeback_interval_ms > 0 ? g_policy->writeback_interval_ms : 50;
+  for (const std::string& warning : plan.warnings) os::LogLine("%s", warning.c_str());
+
+  std::string error = plan.error;
+  if (error.empty()) {
+    heap::TieredHeap::Create(*g_policy, plan.tiers, &error);
+  }
+  if (!error.empty()) {
+    if (settings.strict || g_policy->strict) {
+      os::LogLine("%s (TIERMEM_STRICT: exiting)", error.c_str());
+      _exit(78);  // EX_CONFIG
+    }
+    os::LogLine("%s; running on DRAM only", error.c_str());
+  }
+
+  g_stats = OpenStatsPage(settings.stats_fd);
+  if (g_stats != nullptr) {
+    DescribeHeap(g_stats, error.empty() ? g_policy : nullptr);
+    RefreshStats(g_stats);
+    atexit(RefreshAtExit);
+  }
+  if (Heap() != nullptr || g_stats != nullptr) StartBackgroundThread();
+  if (Heap() != nullptr) {
+    os::DebugLine("heap image %p, %d tiers, tiered from %zu bytes", reinterpret_cast<void*>(Heap()->image().base()),
+                  Heap()->tier_count(), static_cast<size_t>(Heap()->tiered_min_size()));
+  }
+}
+
+void PrepareFork() {
+  if (heap::TieredHeap* heap = Heap()) heap->PrepareFork();
+}
+
+void AfterForkParent() {
+  if (heap::TieredHeap* heap = Heap()) heap->AfterForkParent();
+}
+
+void AfterForkChild() {
+  if (!g_started.load()) return;
+  if (heap::TieredHeap* heap = Heap()) heap->AfterForkChild();
+  if (g_stats != nullptr) {
+    g_stats = ReplaceStatsPageInChild(g_stats, Heap() != nullptr ? g_policy : nullptr);
+  }
+  if (Heap() != nullptr || g_stats != nullptr) StartBackgroundThread();
+}
+
+}  // namespace tiermem::runtime

@@ -1,0 +1,40 @@
+#include "runtime/settings.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace tiermem::runtime {
+namespace {
+
+std::optional<std::string> Get(const char* name) {
+  const char* value = secure_getenv(name);
+  if (value == nullptr || *value == '\0') return std::nullopt;
+  return std::string(value);
+}
+
+bool IsTrue(const char* name) {
+  const char* value = secure_getenv(name);
+  return value != nullptr && (strcmp(value, "1") == 0 || strcasecmp(value, "true") == 0 || strcasecmp(value, "yes") == 0);
+}
+
+}  // namespace
+
+Settings ReadSettings() {
+  Settings s;
+  s.policy_path = Get("TIERMEM_POLICY");
+  s.dram_budget = Get("TIERMEM_DRAM_BUDGET");
+  s.nvme_dir = Get("TIERMEM_NVME_DIR");
+  s.strict = IsTrue("TIERMEM_STRICT");
+  s.verbose = IsTrue("TIERMEM_VERBOSE");
+  s.disabled = IsTrue("TIERMEM_DISABLE");
+  if (auto fd = Get("TIERMEM_STATS_FD")) {
+    char* end = nullptr;
+    long v = strtol(fd->c_str(), &end, 10);
+    if (end != nullptr && *end == '\0' && v >= 0 && v < (1 << 20)) s.stats_fd = static_cast<int>(v);
+    // One page per process: children started by this one make their own.
+    unsetenv("TIERMEM_STATS_FD");
+  }
+  return s;
+}
+
+}  // namespace tiermem::runtime
