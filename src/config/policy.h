@@ -14,7 +14,20 @@ namespace tiermem::config {
 
 enum class TierKind : uint8_t { kDram, kCxl, kPmem, kNvme };
 
-const char* TierKindName(TierKind kind);
+// Limits the parser enforces; the layers above size their tables by them.
+inline constexpr size_t kMaxTiers = 8;                  // runtime::kMaxTiers must match
+inline constexpr size_t kMaxTierNameLength = 31;        // fits the stats page's char[32]
+inline constexpr uint64_t kMinExtentSize = 64ull << 10;
+inline constexpr uint64_t kMaxExtentSize = 1ull << 30;
+inline constexpr uint64_t kMinImageSize = 1ull << 30;
+inline constexpr uint64_t kMaxImageSize = 64ull << 40;  // well inside the 128 TiB user address space
+inline constexpr uint64_t kMinTieredMinSize = 16ull << 10;
+inline constexpr uint32_t kMaxPurgeDelayMs = 600000;
+inline constexpr uint32_t kMinWritebackIntervalMs = 1;
+inline constexpr uint32_t kMaxWritebackIntervalMs = 10000;
+inline constexpr int kMaxNumaNode = 1023;               // Linux MAX_NUMNODES is at most 1024
+
+const char* TierKindName(TierKind kind);  // "dram", "cxl", "pmem", "nvme"
 
 // One tier, as written in the policy. Memory tiers (dram, cxl, pmem with
 // nodes) are NUMA nodes; file tiers (nvme, pmem with path) are directories

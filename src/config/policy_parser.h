@@ -14,9 +14,9 @@ namespace tiermem::config {
 struct PolicyError {
   std::string file;
   int line = 0;            // 0 when the error is not tied to a line
-  std::string field;       // e.g. "tiers[1].budget"; empty for syntax errors
+  std::string field;       // e.g. "tiers[1].budget"; "syntax" for TOML errors, "file" for I/O
   std::string message;
-  std::string ToString() const;  // "file:line: field: message"
+  std::string ToString() const;  // "file:line: field: message", always one line
 };
 
 using ParseResult = std::variant<Policy, PolicyError>;
