@@ -15,6 +15,33 @@
 
 namespace tiermem::heap {
 
+// Readahead on a file tier also reads the file's holes next to the data it
+// fetches: offsets of slots that live on other tiers, where this file holds
+// nothing. Those pages are clean and never mapped; drop them first.
+// Returns the file tiers' page cache afterwards.
+uint64_t TieredHeap::DropStrayPageCache() {
+  const size_t carved = image_.carved();
+  uint64_t cache_bytes = 0;
+  for (int t = 1; t < tier_count_; ++t) {
+    const TierBacking& backing = tiers_[t].backing;
+    if (!backing.is_file_tier()) continue;
+    size_t s = 0;
+    while (s < carved) {
+      const bool owned = image_.tier(s) == t && image_.state(s) != SlotState::kUnused;
+      size_t end = s + 1;
+      while (end < carved && (image_.tier(end) == t && image_.state(end) != SlotState::kUnused) == owned) ++end;
+      if (!owned) {
+        posix_fadvise(backing.fd(), static_cast<off_t>(image_.SlotOffset(s)),
+                      static_cast<off_t>(image_.SlotOffset(end) - image_.SlotOffset(s)), POSIX_FADV_DONTNEED);
+      }
+      s = end;
+    }
+    posix_fadvise(backing.fd(), static_cast<off_t>(image_.SlotOffset(carved)), 0, POSIX_FADV_DONTNEED);
+    cache_bytes += backing.DramBytes();
+  }
+  return cache_bytes;
+}
+
 void TieredHeap::EnforceDramBudget() {
   Tier& dram = tiers_[0];
   const uint64_t limit = dram.budget.limit();
@@ -35,6 +62,8 @@ void TieredHeap::EnforceDramBudget() {
     if (tiers_[t].backing.is_file_tier()) cache_bytes += tiers_[t].backing.DramBytes();
   }
   const uint64_t allowed = limit > dram_bytes ? limit - dram_bytes : 0;
+  if (cache_bytes <= allowed) return;
+  cache_bytes = DropStrayPageCache();
   if (cache_bytes <= allowed) return;
   // Evict down to 7/8 of what is allowed, so the next pass has headroom.
   uint64_t to_free = cache_bytes - allowed + allowed / 8;

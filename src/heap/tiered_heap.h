@@ -92,6 +92,7 @@ class TieredHeap {
   TieredHeap() = default;
   void* PlaceOn(int tier, size_t size, size_t alignment, bool zero, bool spilled);
   int RemapRuns(SlotState from, bool shared);
+  uint64_t DropStrayPageCache();
 
   static std::atomic<TieredHeap*> instance_;
 

@@ -13,6 +13,9 @@ namespace tiermem::os {
 int CreateMemfd(const char* name, uint64_t size) {
   int fd = memfd_create(name, MFD_CLOEXEC);
   if (fd < 0) return -errno;
+  // A memfd starts at 0777; only /proc/PID/fd reaches it (same user or
+  // root), but keep it as private as a tier file on disk.
+  fchmod(fd, 0600);
   if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
     int err = errno;
     close(fd);

@@ -1,0 +1,253 @@
+// The tiered heap on its own (no preload): placement and spill under
+// budgets, ENOMEM when every tier is full, punched frees, private tier
+// files, data kept across reallocation between tiers, and the DRAM cost of
+// the heap (memory tier + file-tier page cache) kept under the budget.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "heap/tiered_heap.h"
+#include "os/vm.h"
+
+namespace tiermem::heap {
+namespace {
+
+constexpr uint64_t kMiB = 1ull << 20;
+constexpr uint64_t kDramBudget = 64 * kMiB;
+constexpr uint64_t kNvmeBudget = 512 * kMiB;
+
+// One heap per process (jemalloc arenas cannot be torn down), shared by the
+// tests below; each test frees what it allocates.
+class HeapTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char tmpl[] = "/var/tmp/tiermem-heap-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    nvme_dir_ = tmpl;
+    config::Policy policy;
+    policy.source = "heap_test";
+    policy.image_size = 64ull << 30;
+    policy.purge_delay_ms = 0;  // punch on free, so tests can see it
+    config::TierSpec dram;
+    dram.name = "dram";
+    dram.kind = config::TierKind::kDram;
+    dram.budget = kDramBudget;
+    config::TierSpec nvme;
+    nvme.name = "nvme";
+    nvme.kind = config::TierKind::kNvme;
+    nvme.path = nvme_dir_;
+    nvme.budget = kNvmeBudget;
+    policy.tiers = {dram, nvme};
+    std::string error;
+    heap_ = TieredHeap::Create(policy, {{dram, {}}, {nvme, {}}}, &error);
+    ASSERT_NE(heap_, nullptr) << error;
+  }
+  static void TearDownTestSuite() { rmdir(nvme_dir_.c_str()); }
+
+  static TieredHeap* heap_;
+  static std::string nvme_dir_;
+};
+
+TieredHeap* HeapTest::heap_ = nullptr;
+std::string HeapTest::nvme_dir_;
+
+TEST_F(HeapTest, FillsDramThenSpillsToNvmeThenFailsWithEnomem) {
+  std::vector<void*> blocks;
+  int on_dram = 0, on_nvme = 0;
+  for (;;) {
+    void* p = heap_->Allocate(8 * kMiB, 0, false);
+    if (p == nullptr) {
+      EXPECT_EQ(errno, ENOMEM);
+      break;
+    }
+    memset(p, 0x5a, 8 * kMiB);
+    (heap_->TierOf(p) == 0 ? on_dram : on_nvme)++;
+    blocks.push_back(p);
+    ASSERT_LT(blocks.size(), 200u) << "budgets are not enforced";
+  }
+  // jemalloc rounds 8 MiB up to its next size class plus a page, so a few
+  // fewer than budget/8MiB fit; never more.
+  EXPECT_GE(on_dram, 6);
+  EXPECT_LE(on_dram * 8 * kMiB, kDramBudget);
+  EXPECT_GE(on_nvme, 50);
+  EXPECT_LE(on_nvme * 8 * kMiB, kNvmeBudget);
+  EXPECT_LE(heap_->tier(0).budget.used(), kDramBudget);
+  EXPECT_GE(heap_->tier(1).counters.spills_in.load(), static_cast<uint64_t>(on_nvme));
+  for (void* p : blocks) heap_->Free(p);
+  EXPECT_EQ(heap_->tier(0).budget.used(), 0u);
+  EXPECT_EQ(heap_->tier(1).budget.used(), 0u);
+}
+
+TEST_F(HeapTest, AllocateOnNamedTierDoesNotSpill) {
+  void* p = heap_->AllocateOn(1, 1 * kMiB, 0, false);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(heap_->TierOf(p), 1);
+  void* small = heap_->AllocateOn(1, 100, 64, false);
+  ASSERT_NE(small, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(small) % 64, 0u);
+  EXPECT_EQ(heap_->TierOf(small), 1);
+  EXPECT_EQ(heap_->AllocateOn(0, kDramBudget + 1, 0, false), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  EXPECT_EQ(heap_->AllocateOn(7, 100, 0, false), nullptr);
+  EXPECT_EQ(errno, EINVAL);
+  heap_->Free(small);
+  heap_->Free(p);
+}
+
+TEST_F(HeapTest, FreedMemoryIsPunchedFromTheTierFile) {
+  Tier& nvme = heap_->tier(1);
+  const uint64_t before = nvme.backing.AllocatedBytes();
+  void* p = heap_->AllocateOn(1, 64 * kMiB, 0, false);
+  ASSERT_NE(p, nullptr);
+  memset(p, 0xab, 64 * kMiB);
+  EXPECT_GE(nvme.backing.AllocatedBytes(), before + 60 * kMiB);
+  heap_->Free(p);
+  // purge_delay_ms = 0: jemalloc purges at once, which punches the file.
+  EXPECT_LT(nvme.backing.AllocatedBytes(), before + 4 * kMiB);
+  // A later allocation over the same range reads zeros, not old data.
+  auto* q = static_cast<unsigned char*>(heap_->AllocateOn(1, 64 * kMiB, 0, true));
+  ASSERT_NE(q, nullptr);
+  for (uint64_t i = 0; i < 64 * kMiB; i += 4096) ASSERT_EQ(q[i], 0) << "offset " << i;
+  heap_->Free(q);
+}
+
+TEST_F(HeapTest, TierFilesArePrivateCloseOnExecAndNameless) {
+  for (int t = 0; t < heap_->tier_count(); ++t) {
+    const int fd = heap_->tier(t).backing.fd();
+    EXPECT_TRUE(fcntl(fd, F_GETFD) & FD_CLOEXEC) << "tier " << t;
+    struct stat st;
+    ASSERT_EQ(fstat(fd, &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << "tier " << t;
+    EXPECT_EQ(st.st_nlink, 0u) << "tier " << t << " has a name in the file system";
+  }
+  // Nothing visible in the NVMe directory.
+  DIR* dir = opendir(nvme_dir_.c_str());
+  ASSERT_NE(dir, nullptr);
+  int entries = 0;
+  while (dirent* e = readdir(dir)) entries += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+  closedir(dir);
+  EXPECT_EQ(entries, 0);
+}
+
+TEST_F(HeapTest, ReallocateAcrossTiersKeepsContents) {
+  auto* p = static_cast<uint32_t*>(heap_->Allocate(1 * kMiB, 0, false));
+  ASSERT_NE(p, nullptr);
+  for (uint32_t i = 0; i < kMiB / 4; ++i) p[i] = i * 2654435761u;
+  // Grow past the DRAM budget: the block has to move to NVMe.
+  auto* q = static_cast<uint32_t*>(heap_->Reallocate(p, kDramBudget + 8 * kMiB));
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(heap_->TierOf(q), 1);
+  for (uint32_t i = 0; i < kMiB / 4; ++i) ASSERT_EQ(q[i], i * 2654435761u) << i;
+  // Shrink below the tiering threshold: back to a small DRAM allocation.
+  auto* r = static_cast<uint32_t*>(heap_->Reallocate(q, 4096));
+  ASSERT_NE(r, nullptr);
+  EXPECT_FALSE(heap_->Contains(r));
+  for (uint32_t i = 0; i < 1024; ++i) ASSERT_EQ(r[i], i * 2654435761u) << i;
+  free(r);
+  EXPECT_EQ(heap_->tier(0).budget.used(), 0u);
+  EXPECT_EQ(heap_->tier(1).budget.used(), 0u);
+}
+
+// Sum of Rss of this process's mappings of a tier's memfd, from smaps.
+uint64_t SmapsRssOf(const std::string& name) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool in = false;
+  uint64_t kb = 0;
+  while (std::getline(smaps, line)) {
+    if (line.find('-') != std::string::npos && line.find(' ') != std::string::npos &&
+        isxdigit(static_cast<unsigned char>(line[0])) && line.find(':') > line.find(' ')) {
+      in = line.find(name) != std::string::npos;
+    } else if (in && line.rfind("Rss:", 0) == 0) {
+      kb += std::stoull(line.substr(4));
+    }
+  }
+  return kb * 1024;
+}
+
+TEST_F(HeapTest, DramCostStaysUnderBudgetWhileThreadsWriteAndReread) {
+  constexpr int kThreads = 4;
+  constexpr uint64_t kBlock = 8 * kMiB;
+  constexpr int kBlocksPerThread = 6;  // 4 x 6 x 8 MiB = 192 MiB = 3x the budget
+  std::vector<std::vector<unsigned char*>> blocks(kThreads);
+  auto worker = [&](int id) {
+    for (int b = 0; b < kBlocksPerThread; ++b) {
+      auto* p = static_cast<unsigned char*>(heap_->Allocate(kBlock, 0, false));
+      ASSERT_NE(p, nullptr);
+      memset(p, id * 16 + b, kBlock);
+      blocks[id].push_back(p);
+    }
+    for (int pass = 0; pass < 2; ++pass) {
+      for (int b = 0; b < kBlocksPerThread; ++b) {
+        for (uint64_t i = 0; i < kBlock; i += 4096) ASSERT_EQ(blocks[id][b][i], id * 16 + b);
+      }
+    }
+  };
+  // The runtime's background thread, and a sampler that records the worst
+  // DRAM cost seen while the workers run (reported, not asserted: between
+  // two governor passes a reader can pull in what the disk delivers).
+  std::atomic<bool> done{false};
+  uint64_t worst = 0;
+  std::thread governor([&] {
+    while (!done.load()) {
+      heap_->EnforceDramBudget();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  std::thread sampler([&] {
+    while (!done.load()) {
+      uint64_t cost = heap_->tier(0).backing.DramBytes() + heap_->tier(1).backing.DramBytes();
+      if (cost > worst) worst = cost;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) threads.emplace_back(worker, i);
+  for (auto& t : threads) t.join();
+  done.store(true);
+  governor.join();
+  sampler.join();
+  printf("worst DRAM cost while running: %llu MiB (budget %llu MiB)\n", (unsigned long long)(worst >> 20),
+         (unsigned long long)(kDramBudget >> 20));
+  ASSERT_GT(heap_->tier(1).budget.used(), 0u) << "nothing spilled: the test does not exercise the NVMe tier";
+
+  heap_->EnforceDramBudget();  // one pass of the background governor
+
+  const uint64_t slack = kThreads * heap_->image().extent_size();
+  const uint64_t memfd = heap_->tier(0).backing.DramBytes();
+  const uint64_t smaps_dram = SmapsRssOf("memfd:tiermem:dram");
+  // mincore over the NVMe tier's slots: its pages in the page cache.
+  uint64_t nvme_cached = 0;
+  for (size_t s = 0; s < heap_->image().carved(); ++s) {
+    if (heap_->image().tier(s) == 1 && heap_->image().state(s) == SlotState::kShared) {
+      nvme_cached += os::ResidentBytes(heap_->image().SlotAddress(s), heap_->image().extent_size());
+    }
+  }
+  const uint64_t cachestat_nvme = heap_->tier(1).backing.DramBytes();
+  RecordProperty("dram_memfd_bytes", std::to_string(memfd));
+  RecordProperty("nvme_page_cache_bytes", std::to_string(cachestat_nvme));
+  printf("DRAM tier: memfd %llu, smaps Rss %llu; NVMe page cache: cachestat %llu, mincore %llu; budget %llu\n",
+         (unsigned long long)memfd, (unsigned long long)smaps_dram, (unsigned long long)cachestat_nvme,
+         (unsigned long long)nvme_cached, (unsigned long long)kDramBudget);
+  EXPECT_LE(smaps_dram, memfd + slack) << "smaps and the memfd disagree";
+  EXPECT_LE(memfd + nvme_cached, kDramBudget + slack);
+  EXPECT_LE(memfd + cachestat_nvme, kDramBudget + slack);
+
+  for (auto& v : blocks)
+    for (unsigned char* p : v) heap_->Free(p);
+}
+
+}  // namespace
+}  // namespace tiermem::heap
