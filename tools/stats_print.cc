@@ -1,0 +1,138 @@
+#include "stats_print.h"
+
+#include <cstdio>
+
+#include "config/policy_parser.h"
+#include "table.h"
+
+namespace tiermem::cli {
+namespace {
+
+std::string Budget(uint64_t budget) { return budget ? HumanBytes(budget) : "unlimited"; }
+
+// JSON string literal with the escapes RFC 8259 requires.
+std::string JsonString(const std::string& text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char escape[8];
+      std::snprintf(escape, sizeof escape, "\\u%04x", c);
+      out += escape;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+// Prometheus label values escape backslash, double quote and newline.
+std::string LabelValue(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\' || c == '"') out += '\\';
+    out += c == '\n' ? std::string("\\n") : std::string(1, c);
+  }
+  return out;
+}
+
+struct Metric {
+  const char* name;
+  const char* type;
+  const char* help;
+  uint64_t TierSnapshot::*field;
+};
+
+constexpr Metric kTierMetrics[] = {
+    {"tiermem_tier_budget_bytes", "gauge", "Budget of the tier in bytes (0 = unlimited).", &TierSnapshot::budget},
+    {"tiermem_tier_live_bytes", "gauge", "Bytes of live allocations placed on the tier.", &TierSnapshot::live_bytes},
+    {"tiermem_tier_resident_bytes", "gauge", "DRAM the tier costs now (its pages or page cache).",
+     &TierSnapshot::resident_bytes},
+    {"tiermem_tier_file_bytes", "gauge", "Allocated bytes of the tier's backing file.", &TierSnapshot::file_bytes},
+    {"tiermem_tier_extents", "gauge", "Heap image extents on the tier.", &TierSnapshot::extents},
+    {"tiermem_tier_allocations_total", "counter", "Placements made on the tier.", &TierSnapshot::allocations},
+    {"tiermem_tier_spills_in_total", "counter", "Placements that spilled to the tier from a full faster tier.",
+     &TierSnapshot::spills_in},
+    {"tiermem_tier_evicted_bytes_total", "counter", "File tiers: page cache written back and dropped.",
+     &TierSnapshot::evicted_bytes},
+};
+
+}  // namespace
+
+std::string StatsTable(const StatsSnapshot& stats) {
+  Table table({"tier", "kind", "budget", "allocations", "spills in", "live", "resident", "file", "extents"});
+  table.AlignRight({2, 3, 4, 5, 6, 7, 8});
+  for (const TierSnapshot& tier : stats.tiers) {
+    table.AddRow({tier.name, tier.kind, Budget(tier.budget), std::to_string(tier.allocations),
+                  std::to_string(tier.spills_in), HumanBytes(tier.live_bytes), HumanBytes(tier.resident_bytes),
+                  HumanBytes(tier.file_bytes), std::to_string(tier.extents)});
+  }
+  std::string out = "tiermem: process " + std::to_string(stats.pid) + ", policy " + stats.policy_source;
+  if (!stats.policy_name.empty()) out += " (\"" + stats.policy_name + "\")";
+  out += ", extent " + config::FormatSize(stats.extent_size) + "\n";
+  out += table.Render();
+  if (stats.dram_only) out += "running DRAM-only: the policy was bad or none of its tiers is usable\n";
+  out += "small allocations (always DRAM): " + HumanBytes(stats.untiered_bytes) + " live\n";
+  if (stats.failed_allocations) {
+    out += "failed allocations (every tier full, ENOMEM): " + std::to_string(stats.failed_allocations) + "\n";
+  }
+  if (stats.forks) out += "forks: " + std::to_string(stats.forks) + "\n";
+  return out;
+}
+
+std::string StatsJson(const StatsSnapshot& stats) {
+  std::string out = "{\"pid\":" + std::to_string(stats.pid) +
+                    ",\"policy_source\":" + JsonString(stats.policy_source) +
+                    ",\"policy_name\":" + JsonString(stats.policy_name) +
+                    ",\"extent_size\":" + std::to_string(stats.extent_size) +
+                    ",\"image_size\":" + std::to_string(stats.image_size) +
+                    ",\"untiered_bytes\":" + std::to_string(stats.untiered_bytes) +
+                    ",\"dram_only\":" + (stats.dram_only ? "true" : "false") +
+                    ",\"failed_allocations\":" + std::to_string(stats.failed_allocations) +
+                    ",\"forks\":" + std::to_string(stats.forks) + ",\"tiers\":[";
+  for (size_t i = 0; i < stats.tiers.size(); ++i) {
+    const TierSnapshot& tier = stats.tiers[i];
+    out += (i ? "," : "") + std::string("{\"name\":") + JsonString(tier.name) + ",\"kind\":" + JsonString(tier.kind);
+    for (const Metric& metric : kTierMetrics) {
+      // "tiermem_tier_live_bytes" -> "live_bytes"; drop Prometheus' "_total".
+      std::string key = std::string(metric.name).substr(sizeof("tiermem_tier_") - 1);
+      if (key.ends_with("_total")) key.resize(key.size() - sizeof("_total") + 1);
+      out += ",\"" + key + "\":" + std::to_string(tier.*metric.field);
+    }
+    out += "}";
+  }
+  return out + "]}\n";
+}
+
+std::string StatsPrometheus(const StatsSnapshot& stats) {
+  std::string pid = std::to_string(stats.pid);
+  std::string out;
+  for (const Metric& metric : kTierMetrics) {
+    out += std::string("# HELP ") + metric.name + " " + metric.help + "\n";
+    out += std::string("# TYPE ") + metric.name + " " + metric.type + "\n";
+    for (const TierSnapshot& tier : stats.tiers) {
+      out += std::string(metric.name) + "{pid=\"" + pid + "\",tier=\"" + LabelValue(tier.name) + "\",kind=\"" +
+             LabelValue(tier.kind) + "\"} " + std::to_string(tier.*metric.field) + "\n";
+    }
+  }
+  auto process_counter = [&](const char* name, const char* help, uint64_t value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n";
+    out += std::string(name) + "{pid=\"" + pid + "\"} " + std::to_string(value) + "\n";
+  };
+  auto process_gauge = [&](const char* name, const char* help, uint64_t value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n";
+    out += std::string(name) + "{pid=\"" + pid + "\"} " + std::to_string(value) + "\n";
+  };
+  process_gauge("tiermem_untiered_bytes", "Live bytes of allocations below the tiered size, always in DRAM.",
+                stats.untiered_bytes);
+  process_gauge("tiermem_dram_only", "1 if the heap runs on DRAM only (bad policy or no usable tier).",
+                stats.dram_only);
+  process_counter("tiermem_failed_allocations_total", "Allocations that failed because every tier was full.",
+                  stats.failed_allocations);
+  process_counter("tiermem_forks_total", "fork() calls handled by the runtime.", stats.forks);
+  return out;
+}
+
+}  // namespace tiermem::cli

@@ -1,0 +1,117 @@
+#include "stats_reader.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "runtime/stats_page.h"
+
+namespace tiermem::cli {
+namespace {
+
+// Fixed-size name fields may lack a terminating NUL in a torn or hostile page.
+template <size_t N>
+std::string BoundedString(const char (&field)[N]) {
+  return std::string(field, strnlen(field, N));
+}
+
+TierSnapshot SnapshotOf(const runtime::TierStats& tier) {
+  TierSnapshot out;
+  out.name = BoundedString(tier.name);
+  out.kind = BoundedString(tier.kind);
+  out.budget = tier.budget.load(std::memory_order_relaxed);
+  out.live_bytes = tier.live_bytes.load(std::memory_order_relaxed);
+  out.resident_bytes = tier.resident_bytes.load(std::memory_order_relaxed);
+  out.file_bytes = tier.file_bytes.load(std::memory_order_relaxed);
+  out.extents = tier.extents.load(std::memory_order_relaxed);
+  out.allocations = tier.allocations.load(std::memory_order_relaxed);
+  out.spills_in = tier.spills_in.load(std::memory_order_relaxed);
+  out.evicted_bytes = tier.evicted_bytes.load(std::memory_order_relaxed);
+  return out;
+}
+
+bool IsStatsMemfd(const std::string& link_target) {
+  // The kernel names memfds "/memfd:NAME (deleted)".
+  return link_target.find(std::string("memfd:") + runtime::kStatsMemfdName) != std::string::npos;
+}
+
+}  // namespace
+
+PageStatus ReadStatsPage(int fd, StatsSnapshot* out, std::string* error) {
+  static_assert(std::atomic<uint64_t>::is_always_lock_free, "the page is shared across processes");
+  // A private copy: the writer keeps updating the shared page while we
+  // format it, and a torn snapshot of independent counters is acceptable.
+  auto page = std::make_unique<runtime::StatsPage>();
+  ssize_t got = pread(fd, page.get(), sizeof(runtime::StatsPage), 0);
+  if (got != static_cast<ssize_t>(sizeof(runtime::StatsPage))) {
+    *error = got < 0 ? std::string("cannot read the stats page: ") + std::strerror(errno)
+                     : "the stats page is truncated (" + std::to_string(got) + " bytes)";
+    return PageStatus::kUnreadable;
+  }
+  if (page->magic == 0) return PageStatus::kNotStarted;
+  if (page->magic != runtime::kStatsMagic) {
+    *error = "the stats page has a wrong magic number";
+    return PageStatus::kUnreadable;
+  }
+  if (page->version != runtime::kStatsVersion) {
+    *error = "the stats page has version " + std::to_string(page->version) +
+             ", this tiermem reads version " + std::to_string(runtime::kStatsVersion);
+    return PageStatus::kUnreadable;
+  }
+  out->pid = page->pid;
+  out->extent_size = page->extent_size;
+  out->image_size = page->image_size;
+  out->policy_source = BoundedString(page->policy_source);
+  out->policy_name = BoundedString(page->policy_name);
+  out->untiered_bytes = page->untiered_bytes.load(std::memory_order_relaxed);
+  out->failed_allocations = page->failed_allocations.load(std::memory_order_relaxed);
+  out->dram_only = page->dram_only.load(std::memory_order_relaxed) != 0;
+  out->forks = page->forks.load(std::memory_order_relaxed);
+  out->tiers.clear();
+  uint32_t count = std::min<uint32_t>(page->tier_count, runtime::kMaxTiers);
+  for (uint32_t i = 0; i < count; ++i) out->tiers.push_back(SnapshotOf(page->tiers[i]));
+  return PageStatus::kOk;
+}
+
+FindStatus OpenProcessStats(pid_t pid, int* fd) {
+  std::string fd_dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* dir = opendir(fd_dir.c_str());
+  if (dir == nullptr) {
+    if (errno == EACCES || errno == EPERM) return FindStatus::kPermissionDenied;
+    return FindStatus::kNoProcess;
+  }
+  FindStatus status = FindStatus::kNotTiermem;
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    std::string fd_path = fd_dir + "/" + entry->d_name;
+    char target[256];
+    ssize_t length = readlink(fd_path.c_str(), target, sizeof target - 1);
+    if (length <= 0 || !IsStatsMemfd(std::string(target, length))) continue;
+    // Opening /proc/PID/fd/N reopens the memfd itself; the kernel allows
+    // that only with ptrace read access (same user, or root).
+    *fd = open(fd_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (*fd >= 0) {
+      status = FindStatus::kFound;
+    } else if (errno == EACCES || errno == EPERM) {
+      status = FindStatus::kPermissionDenied;
+    } else {
+      continue;  // closed between readdir and open: keep looking
+    }
+    break;
+  }
+  closedir(dir);
+  return status;
+}
+
+bool ProcessExists(pid_t pid) {
+  struct stat st;
+  return stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0;
+}
+
+}  // namespace tiermem::cli

@@ -1,0 +1,61 @@
+// Reading a process's stats page (src/runtime/stats_page.h): finding its
+// memfd through /proc/PID/fd, and copying it into a plain snapshot.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tiermem::cli {
+
+struct TierSnapshot {
+  std::string name;
+  std::string kind;
+  uint64_t budget = 0;  // 0 = unlimited
+  uint64_t live_bytes = 0;
+  uint64_t resident_bytes = 0;
+  uint64_t file_bytes = 0;
+  uint64_t extents = 0;
+  uint64_t allocations = 0;
+  uint64_t spills_in = 0;
+  uint64_t evicted_bytes = 0;
+};
+
+struct StatsSnapshot {
+  pid_t pid = 0;
+  uint64_t extent_size = 0;
+  uint64_t image_size = 0;
+  std::string policy_source;
+  std::string policy_name;
+  uint64_t untiered_bytes = 0;  // live small allocations, always in DRAM
+  uint64_t failed_allocations = 0;
+  bool dram_only = false;       // bad policy or no usable tier: DRAM only
+  uint64_t forks = 0;
+  std::vector<TierSnapshot> tiers;
+};
+
+enum class PageStatus {
+  kOk,
+  kNotStarted,    // magic still zero: no runtime ever filled the page
+  kUnreadable,    // short read, bad magic or unknown version (see *error)
+};
+
+// Copies the page from `fd` (a memfd of sizeof(StatsPage) bytes).
+PageStatus ReadStatsPage(int fd, StatsSnapshot* out, std::string* error);
+
+enum class FindStatus {
+  kFound,
+  kNoProcess,
+  kPermissionDenied,  // another user's process (the kernel allows only owner or root)
+  kNotTiermem,        // no memfd:tiermem-stats among its open files
+};
+
+// Opens (read-only) the stats memfd that process `pid` holds.
+FindStatus OpenProcessStats(pid_t pid, int* fd);
+
+// Whether process `pid` still exists.
+bool ProcessExists(pid_t pid);
+
+}  // namespace tiermem::cli
