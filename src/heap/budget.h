@@ -16,23 +16,27 @@ class TierBudget {
   void set_limit(uint64_t limit) { limit_.store(limit, std::memory_order_relaxed); }
   uint64_t limit() const { return limit_.load(std::memory_order_relaxed); }
   uint64_t used() const { return used_.load(std::memory_order_relaxed); }
+  uint64_t peak() const { return peak_.load(std::memory_order_relaxed); }
 
   bool TryReserve(uint64_t bytes) {
-    uint64_t limit = this->limit();
-    if (limit == kUnlimited) {
-      used_.fetch_add(bytes, std::memory_order_relaxed);
-      return true;
+    const uint64_t limit = this->limit();
+    const uint64_t after = used_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+    if (limit != kUnlimited && (after > limit || after < bytes)) {
+      used_.fetch_sub(bytes, std::memory_order_relaxed);
+      return false;
     }
-    uint64_t before = used_.fetch_add(bytes, std::memory_order_relaxed);
-    if (before + bytes <= limit && before + bytes >= before) return true;
-    used_.fetch_sub(bytes, std::memory_order_relaxed);
-    return false;
+    // The high-water mark: what the tier held at most, for reports.
+    uint64_t peak = peak_.load(std::memory_order_relaxed);
+    while (after > peak && !peak_.compare_exchange_weak(peak, after, std::memory_order_relaxed)) {
+    }
+    return true;
   }
   void Release(uint64_t bytes) { used_.fetch_sub(bytes, std::memory_order_relaxed); }
 
  private:
   std::atomic<uint64_t> limit_{kUnlimited};
   std::atomic<uint64_t> used_{0};
+  std::atomic<uint64_t> peak_{0};
 };
 
 }  // namespace tiermem::heap

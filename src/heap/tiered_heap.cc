@@ -94,6 +94,7 @@ void* TieredHeap::PlaceOn(int t, size_t size, size_t alignment, bool zero, bool 
     return nullptr;
   }
   tier.counters.allocations.fetch_add(1, std::memory_order_relaxed);
+  tier.counters.placed_bytes.fetch_add(real, std::memory_order_relaxed);
   if (spilled) tier.counters.spills_in.fetch_add(1, std::memory_order_relaxed);
   return p;
 }

@@ -33,6 +33,7 @@ struct TierSetup {
 
 struct TierCounters {
   std::atomic<uint64_t> allocations{0};
+  std::atomic<uint64_t> placed_bytes{0};  // sum of the sizes placed here
   std::atomic<uint64_t> spills_in{0};
   std::atomic<uint64_t> evicted_bytes{0};
   std::atomic<uint64_t> extents{0};
@@ -44,7 +45,6 @@ struct Tier {
   TierBudget budget;
   TierCounters counters;
   unsigned arena = 0;
-  uint64_t high_water_live = 0;
 };
 
 class TieredHeap {

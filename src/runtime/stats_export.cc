@@ -108,6 +108,8 @@ void RefreshStats(StatsPage* page) {
       out.allocations.store(tier.counters.allocations.load(std::memory_order_relaxed), std::memory_order_relaxed);
       out.spills_in.store(tier.counters.spills_in.load(std::memory_order_relaxed), std::memory_order_relaxed);
       out.evicted_bytes.store(tier.counters.evicted_bytes.load(std::memory_order_relaxed), std::memory_order_relaxed);
+      out.peak_live_bytes.store(tier.budget.peak(), std::memory_order_relaxed);
+      out.placed_bytes.store(tier.counters.placed_bytes.load(std::memory_order_relaxed), std::memory_order_relaxed);
     }
     page->failed_allocations.store(heap->failed_allocations(), std::memory_order_relaxed);
   }

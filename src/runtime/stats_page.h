@@ -27,6 +27,8 @@ struct TierStats {
   std::atomic<uint64_t> allocations;  // placements made on this tier
   std::atomic<uint64_t> spills_in;    // placements that landed here because a faster tier was full
   std::atomic<uint64_t> evicted_bytes;  // file tiers: page cache written back and dropped
+  std::atomic<uint64_t> peak_live_bytes;  // most live bytes the tier held at once
+  std::atomic<uint64_t> placed_bytes;   // sum of the sizes of all placements on the tier
 };
 
 struct StatsPage {
