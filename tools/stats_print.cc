@@ -48,11 +48,14 @@ struct Metric {
 constexpr Metric kTierMetrics[] = {
     {"tiermem_tier_budget_bytes", "gauge", "Budget of the tier in bytes (0 = unlimited).", &TierSnapshot::budget},
     {"tiermem_tier_live_bytes", "gauge", "Bytes of live allocations placed on the tier.", &TierSnapshot::live_bytes},
+    {"tiermem_tier_peak_live_bytes", "gauge", "Most live bytes the tier held at once.", &TierSnapshot::peak_live_bytes},
     {"tiermem_tier_resident_bytes", "gauge", "DRAM the tier costs now (its pages or page cache).",
      &TierSnapshot::resident_bytes},
     {"tiermem_tier_file_bytes", "gauge", "Allocated bytes of the tier's backing file.", &TierSnapshot::file_bytes},
     {"tiermem_tier_extents", "gauge", "Heap image extents on the tier.", &TierSnapshot::extents},
     {"tiermem_tier_allocations_total", "counter", "Placements made on the tier.", &TierSnapshot::allocations},
+    {"tiermem_tier_placed_bytes_total", "counter", "Sum of the sizes of all placements on the tier.",
+     &TierSnapshot::placed_bytes},
     {"tiermem_tier_spills_in_total", "counter", "Placements that spilled to the tier from a full faster tier.",
      &TierSnapshot::spills_in},
     {"tiermem_tier_evicted_bytes_total", "counter", "File tiers: page cache written back and dropped.",
@@ -62,11 +65,12 @@ constexpr Metric kTierMetrics[] = {
 }  // namespace
 
 std::string StatsTable(const StatsSnapshot& stats) {
-  Table table({"tier", "kind", "budget", "allocations", "spills in", "live", "resident", "file", "extents"});
-  table.AlignRight({2, 3, 4, 5, 6, 7, 8});
+  Table table({"tier", "kind", "budget", "allocations", "spills in", "live", "peak", "resident", "file", "extents"});
+  table.AlignRight({2, 3, 4, 5, 6, 7, 8, 9});
   for (const TierSnapshot& tier : stats.tiers) {
     table.AddRow({tier.name, tier.kind, Budget(tier.budget), std::to_string(tier.allocations),
-                  std::to_string(tier.spills_in), HumanBytes(tier.live_bytes), HumanBytes(tier.resident_bytes),
+                  std::to_string(tier.spills_in), HumanBytes(tier.live_bytes), HumanBytes(tier.peak_live_bytes),
+                  HumanBytes(tier.resident_bytes),
                   HumanBytes(tier.file_bytes), std::to_string(tier.extents)});
   }
   std::string out = "tiermem: process " + std::to_string(stats.pid) + ", policy " + stats.policy_source;

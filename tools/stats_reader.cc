@@ -33,6 +33,8 @@ TierSnapshot SnapshotOf(const runtime::TierStats& tier) {
   out.allocations = tier.allocations.load(std::memory_order_relaxed);
   out.spills_in = tier.spills_in.load(std::memory_order_relaxed);
   out.evicted_bytes = tier.evicted_bytes.load(std::memory_order_relaxed);
+  out.peak_live_bytes = tier.peak_live_bytes.load(std::memory_order_relaxed);
+  out.placed_bytes = tier.placed_bytes.load(std::memory_order_relaxed);
   return out;
 }
 

@@ -21,6 +21,8 @@ struct TierSnapshot {
   uint64_t allocations = 0;
   uint64_t spills_in = 0;
   uint64_t evicted_bytes = 0;
+  uint64_t peak_live_bytes = 0;
+  uint64_t placed_bytes = 0;
 };
 
 struct StatsSnapshot {
