@@ -59,3 +59,9 @@ void ResolveEngine() {
 }
 
 }  // namespace tiermem::preload
+
+// jemalloc reads this at its initialisation; MALLOC_CONF in the environment
+// still overrides it. Large requests over oversize_threshold (8 MiB by
+// default) would otherwise bypass the tier arenas' purge delay and be
+// punched on every free: one fallocate per extent of every large free.
+extern "C" __attribute__((visibility("default"))) const char* malloc_conf = "oversize_threshold:0";
