@@ -61,6 +61,7 @@ void TieredHeap::AfterForkChild() {
   // Another thread of the parent may have held the lock at the moment of
   // the fork; in the child that thread does not exist.
   pthread_mutex_init(&map_lock_, nullptr);
+  pthread_mutex_init(&arena_lock_, nullptr);
   AfterForkParent();
 }
 

@@ -52,7 +52,7 @@ void TieredHeap::EnforceDramBudget() {
   uint64_t dram_bytes = dram.backing.DramBytes();
   if (dram_bytes > limit - limit / 8 && dram_bytes > dram.budget.used() + image_.extent_size()) {
     char name[48];
-    snprintf(name, sizeof name, "arena.%u.purge", dram.arena);
+    snprintf(name, sizeof name, "arena.%u.purge", dram.arena.load(std::memory_order_relaxed));
     mallctl(name, nullptr, nullptr, nullptr, 0);
     dram_bytes = dram.backing.DramBytes();
   }

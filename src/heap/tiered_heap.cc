@@ -8,6 +8,7 @@
 #include <cstring>
 #include <new>
 
+#include "heap/thread_cache.h"
 #include "os/log.h"
 
 namespace tiermem::heap {
@@ -63,28 +64,46 @@ TieredHeap* TieredHeap::Create(const config::Policy& policy, const std::vector<T
     tier.budget.set_limit(setup.spec.budget.value_or(TierBudget::kUnlimited));
     heap->tier_count_++;
   }
-  for (int i = 0; i < heap->tier_count_; ++i) {
-    InitExtentHooks(&heap->hooks_[i], heap, i);
-    extent_hooks_t* hooks = &heap->hooks_[i].hooks;
-    unsigned arena = 0;
-    size_t len = sizeof arena;
-    if (mallctl("arenas.create", &arena, &len, &hooks, sizeof hooks) != 0) {
-      *error = "jemalloc refused to create an arena for tier '" + heap->tiers_[i].spec.name + "'";
-      return nullptr;
-    }
-    heap->tiers_[i].arena = arena;
-    // Freed tiered memory is punched after purge_delay_ms: short enough that
-    // the DRAM budget tracks live data, long enough to reuse hot extents.
-    SetArenaDecay(arena, "dirty", static_cast<ssize_t>(policy.purge_delay_ms));
-    SetArenaDecay(arena, "muzzy", 0);
+  for (int i = 0; i < heap->tier_count_; ++i) InitExtentHooks(&heap->hooks_[i], heap, i);
+  InitThreadCache([](void* block) { Instance()->FreeNow(block); });
+  // The first tier's arena is made now: nearly every process uses it.
+  if (!heap->CreateArena(0)) {
+    *error = "jemalloc refused to create an arena for tier '" + heap->tiers_[0].spec.name + "'";
+    return nullptr;
   }
   instance_.store(heap, std::memory_order_release);
   return heap;
 }
 
+bool TieredHeap::CreateArena(int t) {
+  extent_hooks_t* hooks = &hooks_[t].hooks;
+  unsigned arena = 0;
+  size_t len = sizeof arena;
+  if (mallctl("arenas.create", &arena, &len, &hooks, sizeof hooks) != 0) return false;
+  // Freed tiered memory is punched after purge_delay_ms: short enough that
+  // the DRAM budget tracks live data, long enough to reuse hot extents.
+  SetArenaDecay(arena, "dirty", static_cast<ssize_t>(purge_delay_ms_));
+  SetArenaDecay(arena, "muzzy", 0);
+  tiers_[t].arena.store(arena, std::memory_order_release);
+  return true;
+}
+
+unsigned TieredHeap::ArenaOf(int t) {
+  unsigned arena = tiers_[t].arena.load(std::memory_order_acquire);
+  if (__builtin_expect(arena != kNoArena, 1)) return arena;
+  pthread_mutex_lock(&arena_lock_);
+  if (tiers_[t].arena.load(std::memory_order_acquire) == kNoArena && !CreateArena(t)) {
+    os::LogLine("jemalloc refused to create an arena for tier %s", tiers_[t].spec.name.c_str());
+  }
+  pthread_mutex_unlock(&arena_lock_);
+  return tiers_[t].arena.load(std::memory_order_acquire);
+}
+
 void* TieredHeap::PlaceOn(int t, size_t size, size_t alignment, bool zero, bool spilled) {
   Tier& tier = tiers_[t];
-  const int flags = PlacementFlags(tier.arena, alignment, zero);
+  const unsigned arena = ArenaOf(t);
+  if (arena == kNoArena) return nullptr;
+  const int flags = PlacementFlags(arena, alignment, zero);
   const size_t real = nallocx(size, flags);
   if (real == 0) return nullptr;
   if (!tier.budget.TryReserve(real)) return nullptr;
@@ -100,6 +119,9 @@ void* TieredHeap::PlaceOn(int t, size_t size, size_t alignment, bool zero, bool 
 }
 
 void* TieredHeap::Allocate(size_t size, size_t alignment, bool zero) {
+  if (size <= image_.extent_size()) {
+    if (void* p = TakeCached(size, alignment, zero)) return p;
+  }
   for (int t = 0; t < tier_count_; ++t) {
     if (void* p = PlaceOn(t, size, alignment, zero, /*spilled=*/t > 0)) return p;
   }
@@ -118,7 +140,39 @@ void* TieredHeap::AllocateOn(int t, size_t size, size_t alignment, bool zero) {
   return p;
 }
 
+void* TieredHeap::TakeCached(size_t size, size_t alignment, bool zero) {
+  CachedBlock* cache = ThisThreadCache();
+  if (cache == nullptr || cache->block == nullptr) return nullptr;
+  if (reinterpret_cast<uintptr_t>(cache->block) % (alignment ? alignment : 1) != 0) return nullptr;
+  // Only the same size class: anything else would waste or miscount memory.
+  const unsigned arena = tiers_[0].arena.load(std::memory_order_relaxed);
+  if (nallocx(size, PlacementFlags(arena, alignment, false)) != cache->size) return nullptr;
+  void* p = cache->block;
+  cache->block = nullptr;
+  if (zero) memset(p, 0, size);
+  tiers_[0].counters.allocations.fetch_add(1, std::memory_order_relaxed);
+  tiers_[0].counters.placed_bytes.fetch_add(cache->size, std::memory_order_relaxed);
+  return p;
+}
+
 void TieredHeap::Free(void* p) {
+  const int t = image_.tier(image_.SlotOf(p));
+  if (t == 0) {
+    CachedBlock* cache = ThisThreadCache();
+    if (cache != nullptr && cache->block == nullptr) {
+      const size_t real = sallocx(p, 0);
+      if (real <= image_.extent_size()) {
+        // Kept with its budget reservation: see thread_cache.h.
+        cache->block = p;
+        cache->size = real;
+        return;
+      }
+    }
+  }
+  FreeNow(p);
+}
+
+void TieredHeap::FreeNow(void* p) {
   const int t = image_.tier(image_.SlotOf(p));
   const size_t real = sallocx(p, 0);
   dallocx(p, MALLOCX_TCACHE_NONE);
@@ -132,7 +186,7 @@ void* TieredHeap::Reallocate(void* p, size_t size) {
   if (size >= tiered_min_size_) {
     // Stay on the same tier when its budget allows: jemalloc can then grow
     // or shrink in place instead of copying.
-    const int flags = PlacementFlags(tier.arena, 0, false);
+    const int flags = PlacementFlags(tier.arena.load(std::memory_order_relaxed), 0, false);
     const size_t new_real = nallocx(size, flags);
     if (new_real != 0 && (new_real <= old_real || tier.budget.TryReserve(new_real - old_real))) {
       void* q = rallocx(p, size, flags);
@@ -151,7 +205,7 @@ void* TieredHeap::Reallocate(void* p, size_t size) {
     return nullptr;
   }
   memcpy(q, p, old_real < size ? old_real : size);
-  Free(p);
+  FreeNow(p);
   return q;
 }
 

@@ -25,6 +25,7 @@
 namespace tiermem::heap {
 
 inline constexpr int kMaxTiers = 8;
+inline constexpr unsigned kNoArena = ~0u;
 
 struct TierSetup {
   config::TierSpec spec;
@@ -44,7 +45,9 @@ struct Tier {
   TierBacking backing;
   TierBudget budget;
   TierCounters counters;
-  unsigned arena = 0;
+  // jemalloc arena index; kNoArena until the tier's first placement, so a
+  // process that never spills never maps anything of the lower tiers.
+  std::atomic<unsigned> arena{kNoArena};
 };
 
 class TieredHeap {
@@ -60,8 +63,10 @@ class TieredHeap {
   // `only_tier`. nullptr with errno = ENOMEM when nothing has room.
   void* Allocate(size_t size, size_t alignment, bool zero);
   void* AllocateOn(int tier, size_t size, size_t alignment, bool zero);
-  // `p` must be in the image.
+  // `p` must be in the image. Free may keep the block in the calling
+  // thread's one-block cache (thread_cache.h); FreeNow never does.
   void Free(void* p);
+  void FreeNow(void* p);
   void* Reallocate(void* p, size_t size);
   size_t UsableSize(const void* p) const;
 
@@ -91,6 +96,9 @@ class TieredHeap {
  private:
   TieredHeap() = default;
   void* PlaceOn(int tier, size_t size, size_t alignment, bool zero, bool spilled);
+  unsigned ArenaOf(int tier);
+  void* TakeCached(size_t size, size_t alignment, bool zero);
+  bool CreateArena(int tier);
   int RemapRuns(SlotState from, bool shared);
   uint64_t DropStrayPageCache();
 
@@ -105,6 +113,9 @@ class TieredHeap {
   // Serialises changes to the image's mappings: carving, fork remaps and
   // the residency governor's zaps. Never held while calling into jemalloc.
   pthread_mutex_t map_lock_ = PTHREAD_MUTEX_INITIALIZER;
+  // Serialises lazy arena creation. Taken before jemalloc's locks (and so
+  // before map_lock_, which the hooks take), never after.
+  pthread_mutex_t arena_lock_ = PTHREAD_MUTEX_INITIALIZER;
   std::atomic<uint64_t> failed_{0};
   bool forking_ = false;  // under map_lock_: new slots are mapped copy-on-write
   size_t evict_hand_ = 0; // residency governor's clock hand (slot index)

@@ -1,0 +1,41 @@
+#include "heap/thread_cache.h"
+
+#include <pthread.h>
+
+namespace tiermem::heap {
+namespace {
+
+pthread_key_t g_key;
+bool g_ready = false;
+void (*g_release)(void*) = nullptr;
+thread_local CachedBlock t_cache;
+thread_local bool t_registered = false;
+
+void OnThreadExit(void* arg) {
+  auto* cache = static_cast<CachedBlock*>(arg);
+  if (cache->block != nullptr) {
+    void* block = cache->block;
+    cache->block = nullptr;
+    g_release(block);
+  }
+}
+
+}  // namespace
+
+bool InitThreadCache(void (*release)(void* block)) {
+  g_release = release;
+  g_ready = pthread_key_create(&g_key, OnThreadExit) == 0;
+  return g_ready;
+}
+
+CachedBlock* ThisThreadCache() {
+  if (!g_ready) return nullptr;
+  if (!t_registered) {
+    // The value only has to be non-null for the destructor to run.
+    if (pthread_setspecific(g_key, &t_cache) != 0) return nullptr;
+    t_registered = true;
+  }
+  return &t_cache;
+}
+
+}  // namespace tiermem::heap
