@@ -214,6 +214,7 @@ log "   peak live bytes per tier during the run (tiermem stat every 0.5 s):" \
 log "   at exit (tier table):"
 for t in dram nvme; do
   log "   $t: allocations $(tier_table_value "$ERR" "^$t\$" 'alloc'), spills in $(tier_table_value "$ERR" "^$t\$" 'spill')," \
+      "peak live $(tier_table_value "$ERR" "^$t\$" 'peak') B," \
       "live $(tier_table_value "$ERR" "^$t\$" 'live') B, file $(tier_table_value "$ERR" "^$t\$" 'file') B"
 done
 log "   tier table from tiermem run:"
