@@ -79,7 +79,7 @@ bool PrepareSettings(const RunOptions& options, ChildSettings* settings) {
   }
   if (!options.dram_budget.empty()) {
     uint64_t bytes = 0;
-    if (!config::ParseSize(options.dram_budget, &bytes)) {
+    if (!config::ParseSize(options.dram_budget, &bytes) || bytes == 0) {
       std::cerr << "tiermem run: --dram-budget: expected a size such as \"4GiB\", got \"" << options.dram_budget
                 << "\"\n";
       return false;

@@ -5,7 +5,9 @@
  * the preload (libtiermem-preload.so): there is one runtime per process.
  *
  * Tiers are numbered in policy order, fastest first (0 is normally DRAM).
- * Memory from any of these calls is freed with free() or tiermem_free().
+ * Memory from the *_on calls is freed with tiermem_free(); under the preload
+ * free() works too (without it, free() belongs to the C library, which
+ * cannot take back tiered memory).
  */
 #ifndef TIERMEM_TIERMEM_H
 #define TIERMEM_TIERMEM_H
@@ -43,7 +45,7 @@ const char *tiermem_tier_name(int tier);
 void *tiermem_malloc_on(int tier, size_t size);
 /* Same, aligned to `alignment` (a power of two). */
 void *tiermem_aligned_alloc_on(int tier, size_t alignment, size_t size);
-/* Free memory from any tiermem or malloc-family call. */
+/* Free memory from a tiermem call or from the process's malloc family. */
 void tiermem_free(void *ptr);
 
 /* Tier currently holding the byte at `ptr`, or -1 if `ptr` is not in the

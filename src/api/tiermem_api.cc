@@ -4,6 +4,7 @@
 #include <jemalloc/jemalloc.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 
@@ -50,9 +51,11 @@ TIERMEM_EXPORT void* tiermem_aligned_alloc_on(int tier, size_t alignment, size_t
       errno = EINVAL;
       return nullptr;
     }
-    void* p = mallocx(size == 0 ? 1 : size, alignment > 1 ? MALLOCX_ALIGN(alignment) : 0);
-    if (p == nullptr) errno = ENOMEM;
-    return p;
+    // Through the process's own malloc, so free() takes it back.
+    void* p = nullptr;
+    int rc = posix_memalign(&p, alignment < sizeof(void*) ? sizeof(void*) : alignment, size == 0 ? 1 : size);
+    if (rc != 0) errno = rc;
+    return rc == 0 ? p : nullptr;
   }
   return heap->AllocateOn(tier, size, alignment, false);
 }
@@ -65,7 +68,7 @@ TIERMEM_EXPORT void tiermem_free(void* ptr) {
   if (heap != nullptr && heap->Contains(ptr)) {
     heap->Free(ptr);
   } else {
-    dallocx(ptr, 0);
+    free(ptr);  // the process's own malloc (jemalloc's under the preload)
   }
 }
 

@@ -101,6 +101,7 @@ void PrepareFork() {
 
 void AfterForkParent() {
   if (heap::TieredHeap* heap = Heap()) heap->AfterForkParent();
+  if (g_stats != nullptr) g_stats->forks.fetch_add(1, std::memory_order_relaxed);
 }
 
 void AfterForkChild() {

@@ -60,6 +60,8 @@ void DescribeHeap(StatsPage* page, const config::Policy* policy) {
   if (policy != nullptr) {
     CopyString(page->policy_source, sizeof page->policy_source, policy->source);
     CopyString(page->policy_name, sizeof page->policy_name, policy->name);
+  } else {
+    CopyString(page->policy_source, sizeof page->policy_source, "none (DRAM only)");
   }
   heap::TieredHeap* heap = heap::TieredHeap::Instance();
   if (heap == nullptr) {
