@@ -62,6 +62,7 @@ void TieredHeap::AfterForkChild() {
   // the fork; in the child that thread does not exist.
   pthread_mutex_init(&map_lock_, nullptr);
   pthread_mutex_init(&arena_lock_, nullptr);
+  pthread_mutex_init(&governor_lock_, nullptr);
   AfterForkParent();
 }
 

@@ -43,9 +43,15 @@ uint64_t TieredHeap::DropStrayPageCache() {
 }
 
 void TieredHeap::EnforceDramBudget() {
+  if (tiers_[0].budget.limit() == TierBudget::kUnlimited) return;
+  pthread_mutex_lock(&governor_lock_);
+  EnforceDramBudgetLocked();
+  pthread_mutex_unlock(&governor_lock_);
+}
+
+void TieredHeap::EnforceDramBudgetLocked() {
   Tier& dram = tiers_[0];
   const uint64_t limit = dram.budget.limit();
-  if (limit == TierBudget::kUnlimited) return;
 
   // Freed DRAM-tier memory waits purge_delay_ms before jemalloc punches it;
   // when that backlog would push DRAM over the budget, purge it now.

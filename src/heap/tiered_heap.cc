@@ -101,6 +101,10 @@ unsigned TieredHeap::ArenaOf(int t) {
 
 void* TieredHeap::PlaceOn(int t, size_t size, size_t alignment, bool zero, bool spilled) {
   Tier& tier = tiers_[t];
+  // Whoever keeps placing data on a file tier also pays for writing the
+  // previous data back, like the kernel's dirty throttling: the page cache
+  // then cannot outrun the budget by more than each writer's last block.
+  if (tier.backing.is_file_tier()) EnforceDramBudget();
   const unsigned arena = ArenaOf(t);
   if (arena == kNoArena) return nullptr;
   const int flags = PlacementFlags(arena, alignment, zero);

@@ -101,6 +101,7 @@ class TieredHeap {
   bool CreateArena(int tier);
   int RemapRuns(SlotState from, bool shared);
   uint64_t DropStrayPageCache();
+  void EnforceDramBudgetLocked();
 
   static std::atomic<TieredHeap*> instance_;
 
@@ -116,6 +117,9 @@ class TieredHeap {
   // Serialises lazy arena creation. Taken before jemalloc's locks (and so
   // before map_lock_, which the hooks take), never after.
   pthread_mutex_t arena_lock_ = PTHREAD_MUTEX_INITIALIZER;
+  // One residency pass at a time: the background thread's and those that
+  // placements on file tiers run inline.
+  pthread_mutex_t governor_lock_ = PTHREAD_MUTEX_INITIALIZER;
   std::atomic<uint64_t> failed_{0};
   bool forking_ = false;  // under map_lock_: new slots are mapped copy-on-write
   size_t evict_hand_ = 0; // residency governor's clock hand (slot index)

@@ -4,6 +4,7 @@
 // the heap (memory tier + file-tier page cache) kept under the budget.
 #include <dirent.h>
 #include <fcntl.h>
+#include <jemalloc/jemalloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -155,7 +156,10 @@ TEST_F(HeapTest, ReallocateAcrossTiersKeepsContents) {
   ASSERT_NE(r, nullptr);
   EXPECT_FALSE(heap_->Contains(r));
   for (uint32_t i = 0; i < 1024; ++i) ASSERT_EQ(r[i], i * 2654435761u) << i;
-  free(r);
+  // Reallocate's small path comes from jemalloc's mallocx: give it back to
+  // jemalloc. (Not free(): that is jemalloc's only when nothing else, such as
+  // a sanitizer runtime, interposes malloc.)
+  dallocx(r, 0);
   EXPECT_EQ(heap_->tier(0).budget.used(), 0u);
   EXPECT_EQ(heap_->tier(1).budget.used(), 0u);
 }
@@ -182,6 +186,7 @@ TEST_F(HeapTest, DramCostStaysUnderBudgetWhileThreadsWriteAndReread) {
   constexpr uint64_t kBlock = 8 * kMiB;
   constexpr int kBlocksPerThread = 6;  // 4 x 6 x 8 MiB = 192 MiB = 3x the budget
   std::vector<std::vector<unsigned char*>> blocks(kThreads);
+  std::atomic<int> writers_done{0};
   auto worker = [&](int id) {
     for (int b = 0; b < kBlocksPerThread; ++b) {
       auto* p = static_cast<unsigned char*>(heap_->Allocate(kBlock, 0, false));
@@ -189,6 +194,7 @@ TEST_F(HeapTest, DramCostStaysUnderBudgetWhileThreadsWriteAndReread) {
       memset(p, id * 16 + b, kBlock);
       blocks[id].push_back(p);
     }
+    writers_done.fetch_add(1);
     for (int pass = 0; pass < 2; ++pass) {
       for (int b = 0; b < kBlocksPerThread; ++b) {
         for (uint64_t i = 0; i < kBlock; i += 4096) ASSERT_EQ(blocks[id][b][i], id * 16 + b);
@@ -199,7 +205,7 @@ TEST_F(HeapTest, DramCostStaysUnderBudgetWhileThreadsWriteAndReread) {
   // DRAM cost seen while the workers run (reported, not asserted: between
   // two governor passes a reader can pull in what the disk delivers).
   std::atomic<bool> done{false};
-  uint64_t worst = 0;
+  uint64_t worst = 0, worst_writing = 0;
   std::thread governor([&] {
     while (!done.load()) {
       heap_->EnforceDramBudget();
@@ -210,6 +216,7 @@ TEST_F(HeapTest, DramCostStaysUnderBudgetWhileThreadsWriteAndReread) {
     while (!done.load()) {
       uint64_t cost = heap_->tier(0).backing.DramBytes() + heap_->tier(1).backing.DramBytes();
       if (cost > worst) worst = cost;
+      if (writers_done.load() < kThreads && cost > worst_writing) worst_writing = cost;
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   });
@@ -219,8 +226,11 @@ TEST_F(HeapTest, DramCostStaysUnderBudgetWhileThreadsWriteAndReread) {
   done.store(true);
   governor.join();
   sampler.join();
-  printf("worst DRAM cost while running: %llu MiB (budget %llu MiB)\n", (unsigned long long)(worst >> 20),
+  printf("worst DRAM cost while writing: %llu MiB, while re-reading: %llu MiB (budget %llu MiB)\n",
+         (unsigned long long)(worst_writing >> 20), (unsigned long long)(worst >> 20),
          (unsigned long long)(kDramBudget >> 20));
+  // Not asserted yet: writers are throttled at each placement on a file
+  // tier, but the transient still reaches ~3x the budget here (open item).
   ASSERT_GT(heap_->tier(1).budget.used(), 0u) << "nothing spilled: the test does not exercise the NVMe tier";
 
   heap_->EnforceDramBudget();  // one pass of the background governor
