@@ -42,14 +42,15 @@ uint64_t TieredHeap::DropStrayPageCache() {
   return cache_bytes;
 }
 
-void TieredHeap::EnforceDramBudget() {
-  if (tiers_[0].budget.limit() == TierBudget::kUnlimited) return;
+bool TieredHeap::EnforceDramBudget() {
+  if (tiers_[0].budget.limit() == TierBudget::kUnlimited) return false;
   pthread_mutex_lock(&governor_lock_);
-  EnforceDramBudgetLocked();
+  const bool evicted = EnforceDramBudgetLocked();
   pthread_mutex_unlock(&governor_lock_);
+  return evicted;
 }
 
-void TieredHeap::EnforceDramBudgetLocked() {
+bool TieredHeap::EnforceDramBudgetLocked() {
   Tier& dram = tiers_[0];
   const uint64_t limit = dram.budget.limit();
 
@@ -67,10 +68,13 @@ void TieredHeap::EnforceDramBudgetLocked() {
   for (int t = 1; t < tier_count_; ++t) {
     if (tiers_[t].backing.is_file_tier()) cache_bytes += tiers_[t].backing.DramBytes();
   }
-  const uint64_t allowed = limit > dram_bytes ? limit - dram_bytes : 0;
-  if (cache_bytes <= allowed) return;
+  // Reserved DRAM-tier blocks not yet touched will be: count them already,
+  // or the page cache gets their share now and DRAM overshoots later.
+  const uint64_t dram_claim = dram_bytes > dram.budget.used() ? dram_bytes : dram.budget.used();
+  const uint64_t allowed = limit > dram_claim ? limit - dram_claim : 0;
+  if (cache_bytes <= allowed) return false;
   cache_bytes = DropStrayPageCache();
-  if (cache_bytes <= allowed) return;
+  if (cache_bytes <= allowed) return true;
   // Evict down to 7/8 of what is allowed, so the next pass has headroom.
   uint64_t to_free = cache_bytes - allowed + allowed / 8;
 
@@ -102,6 +106,7 @@ void TieredHeap::EnforceDramBudgetLocked() {
       to_free = freed >= to_free ? 0 : to_free - freed;
     }
   }
+  return true;
 }
 
 }  // namespace tiermem::heap

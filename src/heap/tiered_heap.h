@@ -86,7 +86,9 @@ class TieredHeap {
 
   // Keeps the DRAM cost of the tiered heap (memory-tier pages plus file-tier
   // page cache) under the first tier's budget. See residency.cc.
-  void EnforceDramBudget();
+  // Returns true when it had to write back and drop page cache: the caller
+  // should come back soon, the program is pulling data in.
+  bool EnforceDramBudget();
 
   // Called by the extent hooks (extent_hooks.cc); they run inside jemalloc
   // and must not allocate.
@@ -101,7 +103,7 @@ class TieredHeap {
   bool CreateArena(int tier);
   int RemapRuns(SlotState from, bool shared);
   uint64_t DropStrayPageCache();
-  void EnforceDramBudgetLocked();
+  bool EnforceDramBudgetLocked();
 
   static std::atomic<TieredHeap*> instance_;
 

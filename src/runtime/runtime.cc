@@ -28,10 +28,14 @@ std::atomic<bool> g_started{false};
 void* BackgroundLoop(void*) {
   const timespec interval{static_cast<time_t>(g_interval_ms / 1000),
                           static_cast<long>(g_interval_ms % 1000) * 1000000L};
+  // While the program pulls file-tier data back in faster than one pass per
+  // interval can drop it, passes follow each other closely.
+  const timespec busy{0, 2 * 1000000L};
   for (;;) {
-    if (heap::TieredHeap* heap = Heap()) heap->EnforceDramBudget();
+    heap::TieredHeap* heap = Heap();
+    const bool evicted = heap != nullptr && heap->EnforceDramBudget();
     RefreshStats(g_stats);
-    nanosleep(&interval, nullptr);
+    nanosleep(evicted ? &busy : &interval, nullptr);
   }
   return nullptr;
 }
