@@ -10,6 +10,7 @@ pkgs=(
   clang libclang-rt-14-dev
   python3 python3-numpy python3-pandas sqlite3
   default-jdk-headless
+  python3-pytest python3-hypothesis redis-server redis-tools git perl tcl
 )
 missing=()
 for p in "${pkgs[@]}"; do
