@@ -12,10 +12,15 @@ void* Alloc(extent_hooks_t* h, void* new_addr, size_t size, size_t alignment, bo
   // jemalloc asks for a specific address only to grow an extent in place;
   // slots are handed out once, so decline and let it allocate elsewhere.
   if (new_addr != nullptr) return nullptr;
-  void* p = Self(h)->heap->MapNewSlots(Self(h)->tier, size, alignment);
-  if (p != nullptr) {
-    *zero = true;    // fresh file ranges read as zeros
-    *commit = true;  // a file mapping needs no separate commit
+  TieredHeap* heap = Self(h)->heap;
+  const int tier = Self(h)->tier;
+  void* p = heap->MapNewSlots(tier, size, alignment);
+  if (p == nullptr) return nullptr;
+  *zero = true;  // fresh file ranges read as zeros
+  if (!heap->IsFileTier(tier)) {
+    *commit = true;  // memfd pages need no reservation
+  } else if (*commit && heap->CommitRange(p, size)) {
+    return nullptr;  // the disk is full: the slots stay carved but unused
   }
   return p;
 }
@@ -28,7 +33,12 @@ void Destroy(extent_hooks_t* h, void* addr, size_t size, bool, unsigned) {
   Self(h)->heap->ReleaseRange(addr, size, /*must_read_zero=*/false);
 }
 
-bool Commit(extent_hooks_t*, void*, size_t, size_t, size_t, unsigned) { return false; }
+// On file tiers, commit reserves disk blocks and decommit punches them, so
+// jemalloc learns of a full disk when it reuses or grows an extent, and the
+// placement spills to the next tier instead of a write faulting (SIGBUS).
+bool Commit(extent_hooks_t* h, void* addr, size_t, size_t offset, size_t length, unsigned) {
+  return Self(h)->heap->CommitRange(static_cast<char*>(addr) + offset, length);
+}
 
 bool Decommit(extent_hooks_t* h, void* addr, size_t, size_t offset, size_t length, unsigned) {
   return Self(h)->heap->ReleaseRange(static_cast<char*>(addr) + offset, length, /*must_read_zero=*/true);
@@ -51,6 +61,12 @@ bool Merge(extent_hooks_t*, void*, size_t, void*, size_t, bool, unsigned) { retu
 
 void InitExtentHooks(TierExtentHooks* h, TieredHeap* heap, int tier) {
   h->hooks = extent_hooks_t{Alloc, Dalloc, Destroy, Commit, Decommit, PurgeLazy, PurgeForced, Split, Merge};
+  if (heap->IsFileTier(tier)) {
+    // Without purge hooks jemalloc frees file-tier memory by decommitting
+    // it, and so commits (reserves disk blocks) before it reuses any.
+    h->hooks.purge_lazy = nullptr;
+    h->hooks.purge_forced = nullptr;
+  }
   h->heap = heap;
   h->tier = tier;
 }

@@ -49,6 +49,10 @@ int TierBacking::Map(void* addr, uint64_t len, uint64_t offset, bool shared) con
   return 0;
 }
 
+int TierBacking::Commit(uint64_t offset, uint64_t len) const {
+  return file_tier_ ? os::ReserveBlocks(fd_, offset, len) : 0;
+}
+
 int TierBacking::Release(uint64_t offset, uint64_t len) const { return os::PunchHole(fd_, offset, len); }
 
 uint64_t TierBacking::AllocatedBytes() const { return os::AllocatedBytes(fd_); }

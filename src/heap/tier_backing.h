@@ -29,6 +29,10 @@ class TierBacking {
   // Maps [offset, offset+len) of the current file at `addr`, shared (or
   // copy-on-write when `shared` is false), bound to the tier's nodes.
   int Map(void* addr, uint64_t len, uint64_t offset, bool shared) const;
+  // File tiers: allocates the blocks of a range on disk before it is used,
+  // so a full disk is an allocation failure instead of a SIGBUS. Memory
+  // tiers: nothing to do. Returns 0 or -errno.
+  int Commit(uint64_t offset, uint64_t len) const;
   // Gives the blocks of a range back; later reads see zeros.
   int Release(uint64_t offset, uint64_t len) const;
 

@@ -247,6 +247,24 @@ void* TieredHeap::MapNewSlots(int t, size_t size, size_t alignment) {
   return addr;
 }
 
+bool TieredHeap::CommitRange(void* addr, size_t len) {
+  const uint64_t extent = image_.extent_size();
+  auto p = reinterpret_cast<uintptr_t>(addr);
+  const uintptr_t end = p + len;
+  while (p < end) {
+    const size_t slot = image_.SlotOf(reinterpret_cast<void*>(p));
+    const uintptr_t slot_start = reinterpret_cast<uintptr_t>(image_.SlotAddress(slot));
+    const uintptr_t stop = end < slot_start + extent ? end : slot_start + extent;
+    // A private (post-fork) slot writes to anonymous copies: no disk needed.
+    if (image_.state(slot) == SlotState::kShared &&
+        tiers_[image_.tier(slot)].backing.Commit(image_.SlotOffset(slot) + (p - slot_start), stop - p) != 0) {
+      return true;
+    }
+    p = stop;
+  }
+  return false;
+}
+
 bool TieredHeap::ReleaseRange(void* addr, size_t len, bool must_read_zero) {
   const uint64_t extent = image_.extent_size();
   auto p = reinterpret_cast<uintptr_t>(addr);

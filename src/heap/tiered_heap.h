@@ -94,6 +94,9 @@ class TieredHeap {
   // and must not allocate.
   void* MapNewSlots(int tier, size_t size, size_t alignment);
   bool ReleaseRange(void* addr, size_t len, bool must_read_zero);
+  // Returns true on failure (jemalloc's convention): a file tier is full.
+  bool CommitRange(void* addr, size_t len);
+  bool IsFileTier(int tier) const { return tiers_[tier].backing.is_file_tier(); }
 
  private:
   TieredHeap() = default;

@@ -36,6 +36,11 @@ int CreateTmpfile(const char* dir, uint64_t size) {
   return fd;
 }
 
+int ReserveBlocks(int fd, uint64_t offset, uint64_t len) {
+  if (fallocate(fd, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), static_cast<off_t>(len)) != 0) return -errno;
+  return 0;
+}
+
 int PunchHole(int fd, uint64_t offset, uint64_t len) {
   if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
                 static_cast<off_t>(len)) != 0) {

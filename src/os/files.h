@@ -13,6 +13,11 @@ namespace tiermem::os {
 int CreateMemfd(const char* name, uint64_t size);
 int CreateTmpfile(const char* dir, uint64_t size);
 
+// Allocates the blocks of [offset, offset+len) so that writes through a
+// shared mapping cannot hit a full disk (which would be SIGBUS, not an
+// error). Returns 0 or -errno (-ENOSPC when the filesystem is full).
+int ReserveBlocks(int fd, uint64_t offset, uint64_t len);
+
 // Releases the blocks of [offset, offset+len): later reads see zeros.
 // Returns 0 or -errno.
 int PunchHole(int fd, uint64_t offset, uint64_t len);
