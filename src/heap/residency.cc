@@ -58,9 +58,13 @@ bool TieredHeap::EnforceDramBudgetLocked() {
   // when that backlog would push DRAM over the budget, purge it now.
   uint64_t dram_bytes = dram.backing.DramBytes();
   if (dram_bytes > limit - limit / 8 && dram_bytes > dram.budget.used() + image_.extent_size()) {
-    char name[48];
-    snprintf(name, sizeof name, "arena.%u.purge", dram.arena.load(std::memory_order_relaxed));
-    mallctl(name, nullptr, nullptr, nullptr, 0);
+    for (const std::atomic<unsigned>& arena : dram.arenas) {
+      const unsigned index = arena.load(std::memory_order_relaxed);
+      if (index == kNoArena) continue;
+      char name[48];
+      snprintf(name, sizeof name, "arena.%u.purge", index);
+      mallctl(name, nullptr, nullptr, nullptr, 0);
+    }
     dram_bytes = dram.backing.DramBytes();
   }
 

@@ -8,8 +8,10 @@ namespace {
 pthread_key_t g_key;
 bool g_ready = false;
 void (*g_release)(void*) = nullptr;
-thread_local CachedBlock t_cache;
-thread_local bool t_registered = false;
+// initial-exec: libtiermem.so is loaded with the program (directly or by
+// the preload), and the general TLS model costs a call per access.
+__attribute__((tls_model("initial-exec"))) thread_local CachedBlock t_cache;
+__attribute__((tls_model("initial-exec"))) thread_local bool t_registered = false;
 
 void OnThreadExit(void* arg) {
   auto* cache = static_cast<CachedBlock*>(arg);

@@ -13,6 +13,10 @@ namespace tiermem::heap {
 struct CachedBlock {
   void* block = nullptr;
   size_t size = 0;  // jemalloc's usable size (its size class)
+  // The last request size looked up and its size class: a loop asking for
+  // the same size skips the lookup.
+  size_t last_request = 0;
+  size_t last_class = 0;
 };
 
 // Returns the calling thread's cache, registering it for release at thread

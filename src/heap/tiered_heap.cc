@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <new>
+#include <thread>
 
 #include "heap/thread_cache.h"
 #include "os/log.h"
@@ -66,8 +67,10 @@ TieredHeap* TieredHeap::Create(const config::Policy& policy, const std::vector<T
   }
   for (int i = 0; i < heap->tier_count_; ++i) InitExtentHooks(&heap->hooks_[i], heap, i);
   InitThreadCache([](void* block) { Instance()->FreeNow(block); });
-  // The first tier's arena is made now: nearly every process uses it.
-  if (!heap->CreateArena(0)) {
+  const unsigned cpus = std::thread::hardware_concurrency();
+  heap->arenas_per_tier_ = cpus == 0 ? 1 : (cpus < kMaxArenasPerTier ? static_cast<int>(cpus) : kMaxArenasPerTier);
+  // The first tier's first arena is made now: nearly every process uses it.
+  if (!heap->CreateArena(0, 0)) {
     *error = "jemalloc refused to create an arena for tier '" + heap->tiers_[0].spec.name + "'";
     return nullptr;
   }
@@ -75,7 +78,7 @@ TieredHeap* TieredHeap::Create(const config::Policy& policy, const std::vector<T
   return heap;
 }
 
-bool TieredHeap::CreateArena(int t) {
+bool TieredHeap::CreateArena(int t, int index) {
   extent_hooks_t* hooks = &hooks_[t].hooks;
   unsigned arena = 0;
   size_t len = sizeof arena;
@@ -84,19 +87,25 @@ bool TieredHeap::CreateArena(int t) {
   // the DRAM budget tracks live data, long enough to reuse hot extents.
   SetArenaDecay(arena, "dirty", static_cast<ssize_t>(purge_delay_ms_));
   SetArenaDecay(arena, "muzzy", 0);
-  tiers_[t].arena.store(arena, std::memory_order_release);
+  tiers_[t].arenas[index].store(arena, std::memory_order_release);
   return true;
 }
 
 unsigned TieredHeap::ArenaOf(int t) {
-  unsigned arena = tiers_[t].arena.load(std::memory_order_acquire);
+  // Threads take arena slots round-robin, once, like jemalloc's own
+  // thread-to-arena assignment.
+  static std::atomic<unsigned> next_slot{0};
+  static thread_local unsigned slot = next_slot.fetch_add(1, std::memory_order_relaxed);
+  const int index = static_cast<int>(slot % static_cast<unsigned>(arenas_per_tier_));
+  std::atomic<unsigned>& cell = tiers_[t].arenas[index];
+  unsigned arena = cell.load(std::memory_order_acquire);
   if (__builtin_expect(arena != kNoArena, 1)) return arena;
   pthread_mutex_lock(&arena_lock_);
-  if (tiers_[t].arena.load(std::memory_order_acquire) == kNoArena && !CreateArena(t)) {
+  if (cell.load(std::memory_order_acquire) == kNoArena && !CreateArena(t, index)) {
     os::LogLine("jemalloc refused to create an arena for tier %s", tiers_[t].spec.name.c_str());
   }
   pthread_mutex_unlock(&arena_lock_);
-  return tiers_[t].arena.load(std::memory_order_acquire);
+  return cell.load(std::memory_order_acquire);
 }
 
 void* TieredHeap::PlaceOn(int t, size_t size, size_t alignment, bool zero, bool spilled) {
@@ -149,8 +158,11 @@ void* TieredHeap::TakeCached(size_t size, size_t alignment, bool zero) {
   if (cache == nullptr || cache->block == nullptr) return nullptr;
   if (reinterpret_cast<uintptr_t>(cache->block) % (alignment ? alignment : 1) != 0) return nullptr;
   // Only the same size class: anything else would waste or miscount memory.
-  const unsigned arena = tiers_[0].arena.load(std::memory_order_relaxed);
-  if (nallocx(size, PlacementFlags(arena, alignment, false)) != cache->size) return nullptr;
+  if (size != cache->last_request) {
+    cache->last_request = size;
+    cache->last_class = nallocx(size, alignment > 1 ? MALLOCX_ALIGN(alignment) : 0);
+  }
+  if (cache->last_class != cache->size) return nullptr;
   void* p = cache->block;
   cache->block = nullptr;
   if (zero) memset(p, 0, size);
@@ -162,13 +174,15 @@ void* TieredHeap::TakeCached(size_t size, size_t alignment, bool zero) {
 void TieredHeap::Free(void* p) {
   const int t = image_.tier(image_.SlotOf(p));
   if (t == 0) {
-    CachedBlock* cache = ThisThreadCache();
-    if (cache != nullptr && cache->block == nullptr) {
+    if (CachedBlock* cache = ThisThreadCache()) {
       const size_t real = sallocx(p, 0);
       if (real <= image_.extent_size()) {
-        // Kept with its budget reservation: see thread_cache.h.
+        // Kept with its budget reservation (see thread_cache.h); the block it
+        // replaces, likely of an older size, goes back to jemalloc.
+        void* older = cache->block;
         cache->block = p;
         cache->size = real;
+        if (older != nullptr) FreeNow(older);
         return;
       }
     }
@@ -190,7 +204,7 @@ void* TieredHeap::Reallocate(void* p, size_t size) {
   if (size >= tiered_min_size_) {
     // Stay on the same tier when its budget allows: jemalloc can then grow
     // or shrink in place instead of copying.
-    const int flags = PlacementFlags(tier.arena.load(std::memory_order_relaxed), 0, false);
+    const int flags = PlacementFlags(ArenaOf(t), 0, false);
     const size_t new_real = nallocx(size, flags);
     if (new_real != 0 && (new_real <= old_real || tier.budget.TryReserve(new_real - old_real))) {
       void* q = rallocx(p, size, flags);

@@ -26,6 +26,9 @@ namespace tiermem::heap {
 
 inline constexpr int kMaxTiers = 8;
 inline constexpr unsigned kNoArena = ~0u;
+// Arenas per tier: threads are spread over them so that two threads placing
+// large blocks on the same tier do not queue on one arena's locks.
+inline constexpr int kMaxArenasPerTier = 4;
 
 struct TierSetup {
   config::TierSpec spec;
@@ -45,9 +48,9 @@ struct Tier {
   TierBacking backing;
   TierBudget budget;
   TierCounters counters;
-  // jemalloc arena index; kNoArena until the tier's first placement, so a
-  // process that never spills never maps anything of the lower tiers.
-  std::atomic<unsigned> arena{kNoArena};
+  // jemalloc arena indices; kNoArena until first used, so a process that
+  // never spills never maps anything of the lower tiers.
+  std::atomic<unsigned> arenas[kMaxArenasPerTier] = {kNoArena, kNoArena, kNoArena, kNoArena};
 };
 
 class TieredHeap {
@@ -101,9 +104,9 @@ class TieredHeap {
  private:
   TieredHeap() = default;
   void* PlaceOn(int tier, size_t size, size_t alignment, bool zero, bool spilled);
-  unsigned ArenaOf(int tier);
+  unsigned ArenaOf(int tier);  // this thread's arena on `tier`
   void* TakeCached(size_t size, size_t alignment, bool zero);
-  bool CreateArena(int tier);
+  bool CreateArena(int tier, int index);
   int RemapRuns(SlotState from, bool shared);
   uint64_t DropStrayPageCache();
   bool EnforceDramBudgetLocked();
@@ -116,6 +119,7 @@ class TieredHeap {
   int tier_count_ = 0;
   uint64_t tiered_min_size_ = 0;
   uint32_t purge_delay_ms_ = 0;
+  int arenas_per_tier_ = 1;
   // Serialises changes to the image's mappings: carving, fork remaps and
   // the residency governor's zaps. Never held while calling into jemalloc.
   pthread_mutex_t map_lock_ = PTHREAD_MUTEX_INITIALIZER;
