@@ -9,6 +9,8 @@
 // private view of them does (they are never punched: see ReleaseRange).
 #include <pthread.h>
 
+#include <cstring>
+
 #include "heap/tiered_heap.h"
 #include "os/log.h"
 
@@ -51,7 +53,20 @@ void TieredHeap::PrepareFork() {
 void TieredHeap::AfterForkParent() {
   pthread_mutex_lock(&map_lock_);
   for (int t = 0; t < tier_count_; ++t) {
-    if (tiers_[t].backing.Reopen() != 0) os::LogLine("fork: cannot open new backing file for tier %s", tiers_[t].spec.name.c_str());
+    if (tiers_[t].closed.load(std::memory_order_relaxed)) continue;
+    const int rc = tiers_[t].backing.Reopen();
+    if (rc == 0) continue;
+    tiers_[t].closed.store(true, std::memory_order_release);
+    // As at start-up (policy_setup.cc): the last tier still open takes what
+    // the closed ones would have, instead of its budget becoming a wall.
+    int last_open = t - 1;
+    while (last_open >= 0 && tiers_[last_open].closed.load(std::memory_order_relaxed)) --last_open;
+    const bool lift = t == tier_count_ - 1 && last_open >= 0;
+    if (lift) tiers_[last_open].budget.set_limit(TierBudget::kUnlimited);
+    os::LogLine("fork: cannot open a new backing file for tier '%s' (%s): %s; no new data goes to that tier%s%s%s",
+                tiers_[t].spec.name.c_str(), tiers_[t].backing.is_file_tier() ? tiers_[t].spec.path.c_str() : "memfd",
+                strerror(-rc), lift ? ", tier '" : "", lift ? tiers_[last_open].spec.name.c_str() : "",
+                lift ? "' takes the rest" : "");
   }
   forking_ = false;
   pthread_mutex_unlock(&map_lock_);

@@ -42,6 +42,21 @@ uint64_t TieredHeap::DropStrayPageCache() {
   return cache_bytes;
 }
 
+void TieredHeap::DecayIdleArenas() {
+  // jemalloc purges an arena's freed memory only when that arena is used
+  // again; a tier the program stopped using would keep freed data on disk
+  // (and readable in the file) forever. Nudge every tier arena.
+  for (int t = 0; t < tier_count_; ++t) {
+    for (const std::atomic<unsigned>& arena : tiers_[t].arenas) {
+      const unsigned index = arena.load(std::memory_order_relaxed);
+      if (index == kNoArena) continue;
+      char name[48];
+      snprintf(name, sizeof name, "arena.%u.decay", index);
+      mallctl(name, nullptr, nullptr, nullptr, 0);
+    }
+  }
+}
+
 bool TieredHeap::EnforceDramBudget() {
   if (tiers_[0].budget.limit() == TierBudget::kUnlimited) return false;
   pthread_mutex_lock(&governor_lock_);

@@ -50,7 +50,13 @@ int TierBacking::Map(void* addr, uint64_t len, uint64_t offset, bool shared) con
 }
 
 int TierBacking::Commit(uint64_t offset, uint64_t len) const {
-  return file_tier_ ? os::ReserveBlocks(fd_, offset, len) : 0;
+  if (!file_tier_) return 0;
+  // Writing into reserved (unwritten) extents can still need a few blocks of
+  // filesystem metadata; a write fault that finds none is a SIGBUS. Call the
+  // tier full while some headroom remains: 1/64 of the range, at least 4 MiB.
+  const uint64_t headroom = len / 64 > (4ull << 20) ? len / 64 : (4ull << 20);
+  if (os::FreeBytesOnFilesystem(fd_) < len + headroom) return -ENOSPC;
+  return os::ReserveBlocks(fd_, offset, len);
 }
 
 int TierBacking::Release(uint64_t offset, uint64_t len) const { return os::PunchHole(fd_, offset, len); }

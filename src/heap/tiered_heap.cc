@@ -110,6 +110,7 @@ unsigned TieredHeap::ArenaOf(int t) {
 
 void* TieredHeap::PlaceOn(int t, size_t size, size_t alignment, bool zero, bool spilled) {
   Tier& tier = tiers_[t];
+  if (tier.closed.load(std::memory_order_acquire)) return nullptr;
   // Whoever keeps placing data on a file tier also pays for writing the
   // previous data back, like the kernel's dirty throttling: the page cache
   // then cannot outrun the budget by more than each writer's last block.
@@ -239,6 +240,7 @@ int TieredHeap::TierOf(const void* p) const {
 void* TieredHeap::MapNewSlots(int t, size_t size, size_t alignment) {
   const uint64_t extent = image_.extent_size();
   const size_t count = (size + extent - 1) / extent;
+  if (tiers_[t].closed.load(std::memory_order_acquire)) return nullptr;
   pthread_mutex_lock(&map_lock_);
   const size_t first = image_.Carve(count, alignment);
   void* addr = nullptr;
@@ -263,7 +265,8 @@ void* TieredHeap::MapNewSlots(int t, size_t size, size_t alignment) {
 
 bool TieredHeap::CommitRange(void* addr, size_t len) {
   const uint64_t extent = image_.extent_size();
-  auto p = reinterpret_cast<uintptr_t>(addr);
+  const auto start = reinterpret_cast<uintptr_t>(addr);
+  auto p = start;
   const uintptr_t end = p + len;
   while (p < end) {
     const size_t slot = image_.SlotOf(reinterpret_cast<void*>(p));
@@ -272,6 +275,8 @@ bool TieredHeap::CommitRange(void* addr, size_t len) {
     // A private (post-fork) slot writes to anonymous copies: no disk needed.
     if (image_.state(slot) == SlotState::kShared &&
         tiers_[image_.tier(slot)].backing.Commit(image_.SlotOffset(slot) + (p - slot_start), stop - p) != 0) {
+      // Give back what this call reserved: the range stays decommitted.
+      if (p > start) ReleaseRange(addr, p - start, /*must_read_zero=*/false);
       return true;
     }
     p = stop;
@@ -301,7 +306,7 @@ bool TieredHeap::ReleaseRange(void* addr, size_t len, bool must_read_zero) {
         // still reads: never punch it. A whole slot can move to the current
         // file (a fresh hole reads as zeros); part of one can only drop its
         // private copies, which then read the file's old data again.
-        if (p == slot_start && stop == slot_end && !forking_ &&
+        if (p == slot_start && stop == slot_end && !forking_ && !tier.closed.load(std::memory_order_acquire) &&
             tier.backing.Map(reinterpret_cast<void*>(p), extent, image_.SlotOffset(slot), true) == 0) {
           image_.set_state(slot, SlotState::kShared);
         } else if (must_read_zero) {

@@ -48,6 +48,10 @@ struct Tier {
   TierBacking backing;
   TierBudget budget;
   TierCounters counters;
+  // Set when the tier's backing file could not be reopened after a fork:
+  // the old file is shared with the other side, so nothing new may be
+  // placed on it. Allocations spill to the next tier instead.
+  std::atomic<bool> closed{false};
   // jemalloc arena indices; kNoArena until first used, so a process that
   // never spills never maps anything of the lower tiers.
   std::atomic<unsigned> arenas[kMaxArenasPerTier] = {kNoArena, kNoArena, kNoArena, kNoArena};
@@ -92,6 +96,9 @@ class TieredHeap {
   // Returns true when it had to write back and drop page cache: the caller
   // should come back soon, the program is pulling data in.
   bool EnforceDramBudget();
+  // Lets jemalloc purge what its tier arenas freed longer than
+  // purge_delay_ms ago, whether or not they are in use.
+  void DecayIdleArenas();
 
   // Called by the extent hooks (extent_hooks.cc); they run inside jemalloc
   // and must not allocate.

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -39,6 +40,12 @@ int CreateTmpfile(const char* dir, uint64_t size) {
 int ReserveBlocks(int fd, uint64_t offset, uint64_t len) {
   if (fallocate(fd, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), static_cast<off_t>(len)) != 0) return -errno;
   return 0;
+}
+
+uint64_t FreeBytesOnFilesystem(int fd) {
+  struct statvfs st;
+  if (fstatvfs(fd, &st) != 0) return UINT64_MAX;  // unknown: let fallocate decide
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
 }
 
 int PunchHole(int fd, uint64_t offset, uint64_t len) {

@@ -18,6 +18,9 @@ int CreateTmpfile(const char* dir, uint64_t size);
 // error). Returns 0 or -errno (-ENOSPC when the filesystem is full).
 int ReserveBlocks(int fd, uint64_t offset, uint64_t len);
 
+// Bytes an unprivileged writer can still allocate on fd's filesystem.
+uint64_t FreeBytesOnFilesystem(int fd);
+
 // Releases the blocks of [offset, offset+len): later reads see zeros.
 // Returns 0 or -errno.
 int PunchHole(int fd, uint64_t offset, uint64_t len);

@@ -53,6 +53,16 @@ TierPlan PlanTiers(const Settings& settings) {
   }
   if (plan.tiers.empty() || plan.tiers.front().spec.kind != config::TierKind::kDram) {
     plan.error = policy.source + ": the DRAM tier is not usable on this machine";
+    return plan;
+  }
+  // A budget is where data spills from, not a cap the program should die
+  // at: when the tiers below were skipped, the last usable tier takes
+  // whatever does not fit, as the program would without tiermem.
+  config::TierSpec& last = plan.tiers.back().spec;
+  if (plan.tiers.size() < policy.tiers.size() && last.budget) {
+    plan.warnings.back() += "; tier '" + last.name + "' takes the rest (its budget of " +
+                            config::FormatSize(*last.budget) + " is lifted)";
+    last.budget.reset();
   }
   return plan;
 }

@@ -34,6 +34,7 @@ void* BackgroundLoop(void*) {
   for (;;) {
     heap::TieredHeap* heap = Heap();
     const bool evicted = heap != nullptr && heap->EnforceDramBudget();
+    if (heap != nullptr) heap->DecayIdleArenas();
     RefreshStats(g_stats);
     nanosleep(evicted ? &busy : &interval, nullptr);
   }
