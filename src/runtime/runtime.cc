@@ -11,6 +11,7 @@
 
 #include "os/log.h"
 #include "runtime/policy_setup.h"
+#include "runtime/report_page.h"
 #include "runtime/settings.h"
 #include "runtime/stats_export.h"
 
@@ -25,6 +26,22 @@ StatsPage* g_stats = nullptr;
 uint32_t g_interval_ms = 50;
 std::atomic<bool> g_started{false};
 
+const config::Policy* ReportedPolicy() { return Heap() != nullptr ? g_policy : nullptr; }
+
+bool HasPlacedData() {
+  heap::TieredHeap* heap = Heap();
+  if (heap == nullptr) return false;
+  for (int t = 0; t < heap->tier_count(); ++t) {
+    if (heap->tier(t).counters.allocations.load(std::memory_order_relaxed) != 0) return true;
+  }
+  return false;
+}
+
+void RefreshAll() {
+  RefreshStats(g_stats);
+  RefreshStats(ClaimedReportPage());
+}
+
 void* BackgroundLoop(void*) {
   const timespec interval{static_cast<time_t>(g_interval_ms / 1000),
                           static_cast<long>(g_interval_ms % 1000) * 1000000L};
@@ -35,7 +52,8 @@ void* BackgroundLoop(void*) {
     heap::TieredHeap* heap = Heap();
     const bool evicted = heap != nullptr && heap->EnforceDramBudget();
     if (heap != nullptr) heap->DecayIdleArenas();
-    RefreshStats(g_stats);
+    if (ReportPageUnclaimed() && HasPlacedData()) ClaimReportPage(ReportedPolicy());
+    RefreshAll();
     nanosleep(evicted ? &busy : &interval, nullptr);
   }
   return nullptr;
@@ -60,7 +78,12 @@ void StartBackgroundThread() {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
-void RefreshAtExit() { RefreshStats(g_stats); }
+// The last chance to report: a command that never placed anything on the
+// tiers still gets its (small) numbers.
+void RefreshAtExit() {
+  ClaimReportPage(ReportedPolicy());
+  RefreshAll();
+}
 
 }  // namespace
 
@@ -87,12 +110,14 @@ void Start() {
     os::LogLine("%s; running on DRAM only", error.c_str());
   }
 
-  g_stats = OpenStatsPage(settings.stats_fd);
+  g_stats = OpenStatsPage();
   if (g_stats != nullptr) {
     DescribeHeap(g_stats, error.empty() ? g_policy : nullptr);
     RefreshStats(g_stats);
-    atexit(RefreshAtExit);
   }
+  AdoptReportPage(settings.stats_fd);
+  if (Heap() == nullptr) ClaimReportPage(nullptr);  // DRAM only: say so now
+  atexit(RefreshAtExit);
   if (Heap() != nullptr || g_stats != nullptr) StartBackgroundThread();
   if (Heap() != nullptr) {
     os::DebugLine("heap image %p, %d tiers, tiered from %zu bytes", reinterpret_cast<void*>(Heap()->image().base()),
@@ -112,9 +137,8 @@ void AfterForkParent() {
 void AfterForkChild() {
   if (!g_started.load()) return;
   if (heap::TieredHeap* heap = Heap()) heap->AfterForkChild();
-  if (g_stats != nullptr) {
-    g_stats = ReplaceStatsPageInChild(g_stats, Heap() != nullptr ? g_policy : nullptr);
-  }
+  if (g_stats != nullptr) g_stats = ReplaceStatsPageInChild(g_stats, ReportedPolicy());
+  ForgetReportPageInChild();
   if (Heap() != nullptr || g_stats != nullptr) StartBackgroundThread();
 }
 

@@ -31,8 +31,8 @@ Settings ReadSettings() {
     char* end = nullptr;
     long v = strtol(fd->c_str(), &end, 10);
     if (end != nullptr && *end == '\0' && v >= 0 && v < (1 << 20)) s.stats_fd = static_cast<int>(v);
-    // One page per process: children started by this one make their own.
-    unsetenv("TIERMEM_STATS_FD");
+    // Left in the environment: the page goes to whichever process of the
+    // command claims it first (report_page.h).
   }
   return s;
 }

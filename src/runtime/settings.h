@@ -13,7 +13,7 @@ struct Settings {
   std::optional<std::string> policy_path;  // TIERMEM_POLICY
   std::optional<std::string> dram_budget;  // TIERMEM_DRAM_BUDGET, a size
   std::optional<std::string> nvme_dir;     // TIERMEM_NVME_DIR
-  int stats_fd = -1;                       // TIERMEM_STATS_FD, from `tiermem run`
+  int stats_fd = -1;                       // TIERMEM_STATS_FD: `tiermem run`'s report page
   bool strict = false;                     // TIERMEM_STRICT=1: exit on a bad policy
   bool verbose = false;                    // TIERMEM_VERBOSE=1
   bool disabled = false;                   // TIERMEM_DISABLE=1: no tiering at all

@@ -32,17 +32,7 @@ void CopyString(char* dst, size_t cap, const std::string& src) { snprintf(dst, c
 
 }  // namespace
 
-StatsPage* OpenStatsPage(int inherited_fd) {
-  if (inherited_fd >= 0) {
-    struct stat st;
-    if (fstat(inherited_fd, &st) == 0 && static_cast<size_t>(st.st_size) >= sizeof(StatsPage)) {
-      os::SetCloseOnExec(inherited_fd);
-      if (StatsPage* page = MapPage(inherited_fd)) {
-        g_page_fd = inherited_fd;
-        return page;
-      }
-    }
-  }
+StatsPage* OpenStatsPage() {
   int fd = os::CreateMemfd(kStatsMemfdName, sizeof(StatsPage));
   if (fd < 0) return nullptr;
   StatsPage* page = MapPage(fd);
@@ -123,7 +113,7 @@ StatsPage* ReplaceStatsPageInChild(StatsPage* parent_page, const config::Policy*
   if (parent_page != nullptr) munmap(parent_page, sizeof(StatsPage));
   os::CloseFd(g_page_fd);
   g_page_fd = -1;
-  StatsPage* page = OpenStatsPage(-1);
+  StatsPage* page = OpenStatsPage();
   if (page != nullptr) {
     DescribeHeap(page, policy);
     RefreshStats(page);

@@ -7,9 +7,9 @@
 
 namespace tiermem::runtime {
 
-// Maps the page `tiermem run` handed down (inherited_fd >= 0), or a new
-// memfd. Returns nullptr if neither works; stats are then simply off.
-StatsPage* OpenStatsPage(int inherited_fd);
+// Creates and maps this process's page (a memfd named "tiermem-stats").
+// Returns nullptr if that fails; stats are then simply off.
+StatsPage* OpenStatsPage();
 // Static facts: policy, tiers, image. `policy` may be null (DRAM only).
 void DescribeHeap(StatsPage* page, const config::Policy* policy);
 // Counters from the heap and jemalloc.

@@ -1,0 +1,59 @@
+#include "runtime/report_page.h"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "os/files.h"
+#include "runtime/stats_export.h"
+
+namespace tiermem::runtime {
+namespace {
+
+int g_fd = -1;
+StatsPage* g_candidate = nullptr;  // mapped, not (yet) ours
+StatsPage* g_claimed = nullptr;
+
+void Drop() {
+  StatsPage* page = g_claimed != nullptr ? g_claimed : g_candidate;
+  if (page != nullptr) munmap(page, sizeof(StatsPage));
+  os::CloseFd(g_fd);
+  g_fd = -1;
+  g_candidate = g_claimed = nullptr;
+}
+
+}  // namespace
+
+void AdoptReportPage(int fd) {
+  if (fd < 0) return;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) < sizeof(StatsPage)) return;
+  void* p = mmap(nullptr, sizeof(StatsPage), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return;
+  g_fd = fd;
+  g_candidate = static_cast<StatsPage*>(p);
+}
+
+StatsPage* ClaimReportPage(const config::Policy* policy) {
+  if (g_claimed != nullptr || g_candidate == nullptr) return g_claimed;
+  int32_t unclaimed = 0;
+  if (__atomic_compare_exchange_n(&g_candidate->pid, &unclaimed, static_cast<int32_t>(getpid()), false,
+                                  __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    g_claimed = g_candidate;
+    g_candidate = nullptr;
+    os::SetCloseOnExec(g_fd);  // ours now: programs we start make their own
+    DescribeHeap(g_claimed, policy);
+    return g_claimed;
+  }
+  Drop();  // another process of the command reports
+  return nullptr;
+}
+
+bool ReportPageUnclaimed() { return g_candidate != nullptr; }
+StatsPage* ClaimedReportPage() { return g_claimed; }
+
+void ForgetReportPageInChild() {
+  if (g_claimed != nullptr) Drop();
+}
+
+}  // namespace tiermem::runtime
