@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <memory>
 
@@ -88,7 +89,11 @@ FindStatus OpenProcessStats(pid_t pid, int* fd) {
     if (errno == EACCES || errno == EPERM) return FindStatus::kPermissionDenied;
     return FindStatus::kNoProcess;
   }
+  // A process can hold two pages: its own, and a report page inherited from
+  // `tiermem run` that another process of the command may own. Prefer the
+  // page that names this pid; any readable page is the fallback.
   FindStatus status = FindStatus::kNotTiermem;
+  *fd = -1;
   while (dirent* entry = readdir(dir)) {
     if (entry->d_name[0] == '.') continue;
     std::string fd_path = fd_dir + "/" + entry->d_name;
@@ -97,15 +102,24 @@ FindStatus OpenProcessStats(pid_t pid, int* fd) {
     if (length <= 0 || !IsStatsMemfd(std::string(target, length))) continue;
     // Opening /proc/PID/fd/N reopens the memfd itself; the kernel allows
     // that only with ptrace read access (same user, or root).
-    *fd = open(fd_path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (*fd >= 0) {
-      status = FindStatus::kFound;
-    } else if (errno == EACCES || errno == EPERM) {
-      status = FindStatus::kPermissionDenied;
-    } else {
-      continue;  // closed between readdir and open: keep looking
+    int candidate = open(fd_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (candidate < 0) {
+      if ((errno == EACCES || errno == EPERM) && status != FindStatus::kFound) status = FindStatus::kPermissionDenied;
+      continue;  // or closed between readdir and open: keep looking
     }
-    break;
+    uint64_t magic = 0;
+    int32_t owner = 0;
+    const bool ours = pread(candidate, &magic, sizeof magic, offsetof(runtime::StatsPage, magic)) == sizeof magic &&
+                      pread(candidate, &owner, sizeof owner, offsetof(runtime::StatsPage, pid)) == sizeof owner &&
+                      magic == runtime::kStatsMagic && owner == pid;
+    if (*fd < 0 || ours) {
+      if (*fd >= 0) close(*fd);
+      *fd = candidate;
+      status = FindStatus::kFound;
+      if (ours) break;
+    } else {
+      close(candidate);
+    }
   }
   closedir(dir);
   return status;
