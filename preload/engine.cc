@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <jemalloc/jemalloc.h>
+#include <stdint.h>
 
 namespace tiermem::preload {
 namespace {
@@ -43,6 +44,7 @@ void Resolve(void* handle, const char* name, Fn* slot) {
 }  // namespace
 
 Engine g_engine = {BootMalloc, BootFree, BootCalloc, BootRealloc};
+struct tiermem_preload_state g_state = {SIZE_MAX, 0, 0};
 
 void ResolveEngine() {
   void* handle = dlopen("libjemalloc.so.2", RTLD_NOW | RTLD_NOLOAD);

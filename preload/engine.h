@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "api/preload_abi.h"
+
 namespace tiermem::preload {
 
 struct Engine {
@@ -20,6 +22,11 @@ struct Engine {
 };
 
 extern Engine g_engine;
+
+// A copy of libtiermem.so's tiermem_preload_state in this library's own
+// data: the malloc fast path then reads it without going through the GOT.
+// Until the preload's constructor copies it, everything takes the small path.
+extern struct tiermem_preload_state g_state;
 
 // Switches g_engine from the bootstrap functions to jemalloc's own.
 void ResolveEngine();

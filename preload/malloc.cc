@@ -13,15 +13,14 @@
 #define EXPORT extern "C" __attribute__((visibility("default")))
 
 using tiermem::preload::g_engine;
+using tiermem::preload::g_state;
 
 namespace {
 
-inline bool IsTiered(size_t size) {
-  return size >= __atomic_load_n(&tiermem_preload_state.tiered_min_size, __ATOMIC_RELAXED);
-}
+inline bool IsTiered(size_t size) { return size >= g_state.tiered_min_size; }
 
 inline bool InImage(const void* p) {
-  return reinterpret_cast<uintptr_t>(p) - tiermem_preload_state.image_base < tiermem_preload_state.image_size;
+  return reinterpret_cast<uintptr_t>(p) - g_state.image_base < g_state.image_size;
 }
 
 // glibc's memalign rounds a non-power-of-two alignment up; so do we.
