@@ -11,6 +11,7 @@ pkgs=(
   python3 python3-numpy python3-pandas sqlite3
   default-jdk-headless
   python3-pytest python3-hypothesis redis-server redis-tools git perl tcl
+  qemu-system-x86 busybox-static cpio   # tests/vm: the NUMA VM (docs/testing-numa.md)
 )
 missing=()
 for p in "${pkgs[@]}"; do
