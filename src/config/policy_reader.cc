@@ -89,7 +89,10 @@ std::string Indexed(std::string_view base, size_t index) {
 }
 
 std::string Dotted(std::string_view prefix, std::string_view key) {
-  return prefix.empty() ? std::string(key) : std::string(prefix) + "." + std::string(key);
+  // TOML allows an empty key ('' or ""); show it quoted, so that the field
+  // of an error is never empty (found by policy_fuzz).
+  const std::string shown = key.empty() ? std::string("\"\"") : std::string(key);
+  return prefix.empty() ? shown : std::string(prefix) + "." + shown;
 }
 
 // Levenshtein distance, for "did you mean" hints on misspelt keys. Keys are
