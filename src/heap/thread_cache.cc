@@ -12,8 +12,12 @@ void (*g_release)(void*) = nullptr;
 // the preload), and the general TLS model costs a call per access.
 __attribute__((tls_model("initial-exec"))) thread_local CachedBlock t_cache;
 __attribute__((tls_model("initial-exec"))) thread_local bool t_registered = false;
+// Set once the thread-exit destructor ran: other keys' destructors may still
+// free blocks afterwards, and those must go straight back to jemalloc.
+__attribute__((tls_model("initial-exec"))) thread_local bool t_exiting = false;
 
 void OnThreadExit(void* arg) {
+  t_exiting = true;
   auto* cache = static_cast<CachedBlock*>(arg);
   if (cache->block != nullptr) {
     void* block = cache->block;
@@ -31,7 +35,7 @@ bool InitThreadCache(void (*release)(void* block)) {
 }
 
 CachedBlock* ThisThreadCache() {
-  if (!g_ready) return nullptr;
+  if (!g_ready || t_exiting) return nullptr;
   if (!t_registered) {
     // The value only has to be non-null for the destructor to run.
     if (pthread_setspecific(g_key, &t_cache) != 0) return nullptr;

@@ -74,13 +74,9 @@ compare signal_alloc "$(prog signal_alloc)" 2
 # A pthread-key destructor that frees a 512 KiB per-thread buffer (the
 # usual per-thread cache of a C library). The key is created by main, after
 # the runtime's own thread-exit key, so glibc runs its destructor after the
-# runtime's. KNOWN BUG (xfail): the runtime's one-block thread cache
-# (src/heap/thread_cache.cc) stays registered after its own destructor ran,
-# so the buffer freed later is parked in the dead thread's cache and never
-# released: 512 KiB of DRAM-tier memory and budget leak per thread (1 GiB
-# for 2000 threads; with a DRAM budget the DRAM tier ends up full and
-# everything spills). When that is fixed this turns into a plain pass; then
-# delete the xfail branch.
+# runtime's: the buffer it frees must go back to jemalloc, not into the
+# exiting thread's one-block cache (where it would leak: 512 KiB of budget
+# per thread).
 log "== thread_storm with a pthread-key destructor that frees"
 P=$(prog thread_storm)
 run keydtor_plain - "$P" 200 16 keydtor
@@ -88,12 +84,6 @@ assert_status "keydtor: plain glibc" 0 "$RC" "$ERR"
 ref=$OUT
 run keydtor_preload "" "$P" 200 16 keydtor
 grep -E '^tiers at end|^tier ' "$ERR" | sed 's/^/  .. /'
-if ((RC != 0)) && grep -q '^tier live bytes back at the end: no' "$OUT" &&
-   diff <(grep -v '^tier live bytes' "$ref") <(grep -v '^tier live bytes' "$OUT") > /dev/null; then
-  printf 'XFAIL: keydtor: blocks freed by a pthread-key destructor after the runtime'"'"'s stay in the dead thread'"'"'s cache (known bug, src/heap/thread_cache.cc)\n'
-else
-  assert_status "keydtor: preload" 0 "$RC" "$ERR"
-  assert_files_eq "keydtor: preload: output identical to plain glibc" "$ref" "$OUT"
-fi
-
+assert_status "keydtor: preload" 0 "$RC" "$ERR"
+assert_files_eq "keydtor: preload: output identical to plain glibc" "$ref" "$OUT"
 summary
