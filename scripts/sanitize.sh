@@ -7,7 +7,7 @@
 #   SANITIZE_BUILD_ROOT=/tmp/s scripts/sanitize.sh all
 # Build directories: build-asan, build-tsan, build-fuzz under
 # $SANITIZE_BUILD_ROOT (default: the repository). Only the unit test targets
-# (one per tests/unit/*_test.cc) and the fuzz target are built; the preload,
+# (one per tests/unit/*_test.cc) and the fuzz targets are built; the preload,
 # the CLI and the benchmarks are not.
 #
 # jemalloc and the sanitizers: the test binaries link libjemalloc.so, which
@@ -80,16 +80,16 @@ run_one() {
   n=$(run_ctest "$dir" unit) || { summary="unit tests FAILED (see above)"; return 1; }
   summary="$n unit tests passed"
   if [ "$san" = "address,undefined" ]; then
-    # The policy fuzzer is clang/libFuzzer only and already built with
-    # fuzzer,address,undefined (tests/fuzz/CMakeLists.txt); its ctest runs
-    # every corpus file once.
+    # The fuzz targets (policy parser, stats page reader) are clang/libFuzzer
+    # only and already built with fuzzer,address,undefined
+    # (tests/fuzz/CMakeLists.txt); their ctests run every corpus file once.
     fuzz_dir=$ROOT/build-fuzz
-    echo "=== sanitize: $san: building policy_fuzz (clang) in $fuzz_dir" >&2
+    echo "=== sanitize: $san: building policy_fuzz, stats_fuzz (clang) in $fuzz_dir" >&2
     configure "$fuzz_dir" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DTIERMEM_FUZZ=ON \
       || { summary+=", fuzz corpus: configure failed"; return 1; }
-    cmake --build "$fuzz_dir" -j"$(nproc)" --target policy_fuzz || { summary+=", fuzz corpus: build failed"; return 1; }
+    cmake --build "$fuzz_dir" -j"$(nproc)" --target policy_fuzz stats_fuzz || { summary+=", fuzz corpus: build failed"; return 1; }
     nf=$(run_ctest "$fuzz_dir" fuzz) || { summary+=", fuzz corpus FAILED (see above)"; return 1; }
-    summary+=", fuzz corpus passed ($nf ctest test, $(ls tests/fuzz/corpus | wc -l) inputs)"
+    summary+=", fuzz corpora passed ($nf ctest tests, $(ls tests/fuzz/corpus tests/fuzz/stats_corpus | grep -vc -e '^$' -e ':$') inputs)"
   fi
 }
 
