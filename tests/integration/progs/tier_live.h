@@ -20,6 +20,7 @@ typedef struct {
   char name[32];
   char kind[8];
   uint64_t budget, live_bytes, resident_bytes, file_bytes, extents, allocations, spills_in;
+  uint64_t spare[32]; /* room, should a later version append fields */
 } tier_live_stats;
 
 typedef struct {
