@@ -52,6 +52,16 @@ void tiermem_free(void *ptr);
  * tiered heap (small allocations, stacks, foreign mappings). */
 int tiermem_tier_of(const void *ptr);
 
+/* Move the heap extents holding [addr, addr+len) to memory tier `tier`
+ * (DRAM, CXL, PMEM-as-memory): the kernel moves their pages to that tier's
+ * NUMA nodes; the address and the data stay. Whole extents move, so data
+ * sharing an extent with the range moves too. Returns 0, or -1 with errno:
+ * EINVAL (not tiered memory, no such tier), ENOTSUP (a file tier is the
+ * source or destination: not supported yet), EBUSY (an extent still shared
+ * copy-on-write with a forked child), ENOMEM (the tier's budget is full;
+ * extents moved before that stay moved). */
+int tiermem_move(void *addr, size_t len, int tier);
+
 /* Copy tier `tier`'s counters into *out. Returns 0, or -1 with errno=EINVAL. */
 int tiermem_get_stats(int tier, tiermem_tier_stats *out);
 

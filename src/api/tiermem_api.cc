@@ -72,6 +72,16 @@ TIERMEM_EXPORT void tiermem_free(void* ptr) {
   }
 }
 
+TIERMEM_EXPORT int tiermem_move(void* addr, size_t len, int tier) {
+  TieredHeap* heap = Heap();
+  const int rc = heap != nullptr ? heap->MoveToTier(addr, len, tier) : -EINVAL;
+  if (rc != 0) {
+    errno = -rc;
+    return -1;
+  }
+  return 0;
+}
+
 TIERMEM_EXPORT int tiermem_tier_of(const void* ptr) {
   TieredHeap* heap = Heap();
   return heap != nullptr ? heap->TierOf(ptr) : -1;

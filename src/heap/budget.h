@@ -32,6 +32,9 @@ class TierBudget {
     return true;
   }
   void Release(uint64_t bytes) { used_.fetch_sub(bytes, std::memory_order_relaxed); }
+  // Counts bytes that are already here (a slot that moved in while a block
+  // was being placed in it): the budget may not refuse what already exists.
+  void Add(uint64_t bytes) { used_.fetch_add(bytes, std::memory_order_relaxed); }
 
  private:
   std::atomic<uint64_t> limit_{kUnlimited};

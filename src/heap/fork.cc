@@ -28,9 +28,9 @@ int TieredHeap::RemapRuns(SlotState from, bool shared) {
       ++s;
       continue;
     }
-    const uint8_t t = image_.tier(s);
+    const uint8_t t = image_.home(s);  // the file it is mapped from
     size_t run_end = s + 1;
-    while (run_end < carved && image_.state(run_end) == from && image_.tier(run_end) == t) ++run_end;
+    while (run_end < carved && image_.state(run_end) == from && image_.home(run_end) == t) ++run_end;
     if (tiers_[t].backing.Map(image_.SlotAddress(s), (run_end - s) * extent, image_.SlotOffset(s), shared) == 0) {
       for (size_t i = s; i < run_end; ++i) image_.set_state(i, shared ? SlotState::kShared : SlotState::kPrivate);
     } else {

@@ -45,8 +45,23 @@ class HeapImage {
   // Slots carved so far (all lower slots are in use).
   size_t carved() const { return next_slot_.load(std::memory_order_acquire); }
 
-  uint8_t tier(size_t slot) const { return tiers_[slot].load(std::memory_order_acquire); }
-  void set_tier(size_t slot, uint8_t tier) { tiers_[slot].store(tier, std::memory_order_release); }
+  // Where the slot's data is: the tier its bytes are accounted to, and whose
+  // NUMA nodes hold its pages. Changes when a move crosses memory tiers.
+  uint8_t tier(size_t slot) const { return static_cast<uint8_t>(ledger_[slot].load(std::memory_order_acquire) >> kTierShift); }
+  // Whose backing file the slot is mapped from. Fixed for memory-to-memory
+  // moves, which leave the file and the address alone.
+  uint8_t home(size_t slot) const { return homes_[slot].load(std::memory_order_acquire); }
+  // A freshly carved slot: home and tier, no live bytes.
+  void Assign(size_t slot, uint8_t tier) {
+    homes_[slot].store(tier, std::memory_order_release);
+    ledger_[slot].store(static_cast<uint64_t>(tier) << kTierShift, std::memory_order_release);
+  }
+  // The slot's ledger word: tier in the top byte, live bytes below. Frees
+  // and moves update it with one compare-and-swap, so every byte is released
+  // from exactly the tier that counted it at that moment.
+  std::atomic<uint64_t>& ledger(size_t slot) { return ledger_[slot]; }
+  static constexpr unsigned kTierShift = 56;
+  static constexpr uint64_t kBytesMask = (uint64_t{1} << kTierShift) - 1;
   SlotState state(size_t slot) const { return states_[slot].load(std::memory_order_acquire); }
   void set_state(size_t slot, SlotState s) { states_[slot].store(s, std::memory_order_release); }
 
@@ -57,7 +72,9 @@ class HeapImage {
   unsigned extent_shift_ = 0;
   size_t slot_count_ = 0;
   std::atomic<size_t> next_slot_{0};
-  std::atomic<uint8_t>* tiers_ = nullptr;   // mmap-ed, not malloc-ed: hooks run inside malloc
+  // mmap-ed, not malloc-ed: hooks run inside malloc.
+  std::atomic<uint64_t>* ledger_ = nullptr;
+  std::atomic<uint8_t>* homes_ = nullptr;
   std::atomic<SlotState>* states_ = nullptr;
 };
 

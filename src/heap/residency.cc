@@ -27,9 +27,9 @@ uint64_t TieredHeap::DropStrayPageCache() {
     if (!backing.is_file_tier()) continue;
     size_t s = 0;
     while (s < carved) {
-      const bool owned = image_.tier(s) == t && image_.state(s) != SlotState::kUnused;
+      const bool owned = image_.home(s) == t && image_.state(s) != SlotState::kUnused;
       size_t end = s + 1;
-      while (end < carved && (image_.tier(end) == t && image_.state(end) != SlotState::kUnused) == owned) ++end;
+      while (end < carved && (image_.home(end) == t && image_.state(end) != SlotState::kUnused) == owned) ++end;
       if (!owned) {
         posix_fadvise(backing.fd(), static_cast<off_t>(image_.SlotOffset(s)),
                       static_cast<off_t>(image_.SlotOffset(end) - image_.SlotOffset(s)), POSIX_FADV_DONTNEED);
@@ -101,7 +101,7 @@ bool TieredHeap::EnforceDramBudgetLocked() {
   const uint64_t extent = image_.extent_size();
   for (size_t visited = 0; visited < carved && to_free > 0; ++visited) {
     const size_t slot = evict_hand_++ % carved;
-    Tier& tier = tiers_[image_.tier(slot)];
+    Tier& tier = tiers_[image_.home(slot)];
     if (!tier.backing.is_file_tier() || image_.state(slot) != SlotState::kShared) continue;
     const uint64_t offset = image_.SlotOffset(slot);
     os::CacheState before;

@@ -37,6 +37,8 @@ class TierBacking {
   int Release(uint64_t offset, uint64_t len) const;
 
   bool is_file_tier() const { return file_tier_; }
+  // The NUMA nodes a memory tier binds its pages to (empty: no binding).
+  const std::vector<int>& nodes() const { return nodes_; }
   int fd() const { return fd_; }
   const char* name() const { return name_; }
   // Bytes of blocks in the current file (memory for a memfd, disk for a file).

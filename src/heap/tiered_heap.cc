@@ -11,6 +11,7 @@
 
 #include "heap/thread_cache.h"
 #include "os/log.h"
+#include "os/vm.h"
 
 namespace tiermem::heap {
 
@@ -126,6 +127,7 @@ void* TieredHeap::PlaceOn(int t, size_t size, size_t alignment, bool zero, bool 
     tier.budget.Release(real);
     return nullptr;
   }
+  Charge(p, real, t);
   tier.counters.allocations.fetch_add(1, std::memory_order_relaxed);
   tier.counters.placed_bytes.fetch_add(real, std::memory_order_relaxed);
   if (spilled) tier.counters.spills_in.fetch_add(1, std::memory_order_relaxed);
@@ -192,10 +194,42 @@ void TieredHeap::Free(void* p) {
 }
 
 void TieredHeap::FreeNow(void* p) {
-  const int t = image_.tier(image_.SlotOf(p));
   const size_t real = sallocx(p, 0);
+  Discharge(p, real);
   dallocx(p, MALLOCX_TCACHE_NONE);
-  tiers_[t].budget.Release(real);
+}
+
+// Calls fn(slot, bytes) for each slot [p, p+len) overlaps.
+template <class Fn>
+void TieredHeap::ForEachSlotPiece(const void* p, size_t len, Fn fn) {
+  const uint64_t extent = image_.extent_size();
+  auto a = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t end = a + len;
+  while (a < end) {
+    const size_t slot = image_.SlotOf(reinterpret_cast<void*>(a));
+    const uintptr_t slot_end = reinterpret_cast<uintptr_t>(image_.SlotAddress(slot)) + extent;
+    const uintptr_t stop = end < slot_end ? end : slot_end;
+    fn(slot, stop - a);
+    a = stop;
+  }
+}
+
+void TieredHeap::Charge(const void* p, size_t bytes, int reserved_on) {
+  ForEachSlotPiece(p, bytes, [&](size_t slot, uint64_t piece) {
+    const uint64_t before = image_.ledger(slot).fetch_add(piece, std::memory_order_acq_rel);
+    const int now = static_cast<int>(before >> HeapImage::kTierShift);
+    if (now != reserved_on) {  // the slot moved since the reservation
+      tiers_[reserved_on].budget.Release(piece);
+      tiers_[now].budget.Add(piece);
+    }
+  });
+}
+
+void TieredHeap::Discharge(const void* p, size_t bytes) {
+  ForEachSlotPiece(p, bytes, [&](size_t slot, uint64_t piece) {
+    const uint64_t before = image_.ledger(slot).fetch_sub(piece, std::memory_order_acq_rel);
+    tiers_[before >> HeapImage::kTierShift].budget.Release(piece);
+  });
 }
 
 void* TieredHeap::Reallocate(void* p, size_t size) {
@@ -207,13 +241,20 @@ void* TieredHeap::Reallocate(void* p, size_t size) {
     // or shrink in place instead of copying.
     const int flags = PlacementFlags(ArenaOf(t), 0, false);
     const size_t new_real = nallocx(size, flags);
-    if (new_real != 0 && (new_real <= old_real || tier.budget.TryReserve(new_real - old_real))) {
+    // Reserve the new size in full; the old block's bytes are released from
+    // wherever its slots are now accounted.
+    if (new_real != 0 && !tier.closed.load(std::memory_order_acquire) &&
+        (new_real <= old_real ? (tier.budget.Add(new_real), true) : tier.budget.TryReserve(new_real))) {
+      Discharge(p, old_real);
       void* q = rallocx(p, size, flags);
       if (q != nullptr) {
-        if (new_real < old_real) tier.budget.Release(old_real - new_real);
+        Charge(q, new_real, t);
         return q;
       }
-      if (new_real > old_real) tier.budget.Release(new_real - old_real);
+      // rallocx left p alone: count it again, and drop the new reservation.
+      tier.budget.Add(old_real);
+      Charge(p, old_real, t);
+      tier.budget.Release(new_real);
       errno = ENOMEM;
       return nullptr;
     }
@@ -250,7 +291,7 @@ void* TieredHeap::MapNewSlots(int t, size_t size, size_t alignment) {
     int rc = tiers_[t].backing.Map(addr, count * extent, image_.SlotOffset(first), shared);
     if (rc == 0) {
       for (size_t s = first; s < first + count; ++s) {
-        image_.set_tier(s, static_cast<uint8_t>(t));
+        image_.Assign(s, static_cast<uint8_t>(t));
         image_.set_state(s, shared ? SlotState::kShared : SlotState::kPrivate);
       }
       tiers_[t].counters.extents.fetch_add(count, std::memory_order_relaxed);
@@ -261,6 +302,55 @@ void* TieredHeap::MapNewSlots(int t, size_t size, size_t alignment) {
   }
   pthread_mutex_unlock(&map_lock_);
   return addr;
+}
+
+int TieredHeap::MoveToTier(const void* p, size_t len, int to) {
+  if (to < 0 || to >= tier_count_ || len == 0 || !image_.Contains(p) ||
+      !image_.Contains(static_cast<const char*>(p) + len - 1)) {
+    return -EINVAL;
+  }
+  Tier& dest = tiers_[to];
+  if (dest.backing.is_file_tier()) return -ENOTSUP;
+  if (dest.closed.load(std::memory_order_acquire)) return -ENOMEM;
+  const size_t first = image_.SlotOf(p);
+  const size_t last = image_.SlotOf(static_cast<const char*>(p) + len - 1);
+  int rc = 0;
+  pthread_mutex_lock(&map_lock_);  // no fork remap or eviction meanwhile
+  for (size_t s = first; s <= last && rc == 0; ++s) {
+    if (image_.state(s) == SlotState::kUnused) {
+      rc = -EINVAL;
+    } else if (tiers_[image_.home(s)].backing.is_file_tier()) {
+      rc = -ENOTSUP;
+    } else if (image_.state(s) != SlotState::kShared) {
+      rc = -EBUSY;  // pages mapped by a child too cannot move
+    } else if (image_.tier(s) != to) {
+      // Take the slot's live bytes over to `to`, atomically with frees.
+      std::atomic<uint64_t>& ledger = image_.ledger(s);
+      uint64_t word = ledger.load(std::memory_order_acquire);
+      for (;;) {
+        const uint64_t bytes = word & HeapImage::kBytesMask;
+        if (!dest.budget.TryReserve(bytes)) {
+          rc = -ENOMEM;
+          break;
+        }
+        const uint64_t moved = (static_cast<uint64_t>(to) << HeapImage::kTierShift) | bytes;
+        if (ledger.compare_exchange_weak(word, moved, std::memory_order_acq_rel)) {
+          const int from = static_cast<int>(word >> HeapImage::kTierShift);
+          tiers_[from].budget.Release(bytes);
+          tiers_[from].counters.extents.fetch_sub(1, std::memory_order_relaxed);
+          dest.counters.extents.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
+        dest.budget.Release(bytes);  // raced with a free: try again
+      }
+      if (rc == 0) {
+        const int moved = os::MoveToNodes(image_.SlotAddress(s), image_.extent_size(), dest.backing.nodes());
+        if (moved != 0) os::DebugLine("move of extent %zu to tier %s: %s", s, dest.spec.name.c_str(), strerror(-moved));
+      }
+    }
+  }
+  pthread_mutex_unlock(&map_lock_);
+  return rc;
 }
 
 bool TieredHeap::CommitRange(void* addr, size_t len) {
@@ -274,7 +364,7 @@ bool TieredHeap::CommitRange(void* addr, size_t len) {
     const uintptr_t stop = end < slot_start + extent ? end : slot_start + extent;
     // A private (post-fork) slot writes to anonymous copies: no disk needed.
     if (image_.state(slot) == SlotState::kShared &&
-        tiers_[image_.tier(slot)].backing.Commit(image_.SlotOffset(slot) + (p - slot_start), stop - p) != 0) {
+        tiers_[image_.home(slot)].backing.Commit(image_.SlotOffset(slot) + (p - slot_start), stop - p) != 0) {
       // Give back what this call reserved: the range stays decommitted.
       if (p > start) ReleaseRange(addr, p - start, /*must_read_zero=*/false);
       return true;
@@ -295,7 +385,7 @@ bool TieredHeap::ReleaseRange(void* addr, size_t len, bool must_read_zero) {
     const uintptr_t slot_start = reinterpret_cast<uintptr_t>(image_.SlotAddress(slot));
     const uintptr_t slot_end = slot_start + extent;
     const uintptr_t stop = end < slot_end ? end : slot_end;
-    const Tier& tier = tiers_[image_.tier(slot)];
+    const Tier& tier = tiers_[image_.home(slot)];
     const uint64_t offset = image_.SlotOffset(slot) + (p - slot_start);
     switch (image_.state(slot)) {
       case SlotState::kShared:

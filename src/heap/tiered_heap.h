@@ -77,6 +77,15 @@ class TieredHeap {
   void* Reallocate(void* p, size_t size);
   size_t UsableSize(const void* p) const;
 
+  // Moves the extents holding [p, p+len) to memory tier `to`: the kernel
+  // moves their pages to `to`'s nodes (no copy, no pause, same address) and
+  // their live bytes move to `to`'s budget. Memory tiers only for now:
+  // moves to or from a file tier need the copy engine. Returns 0, or -EINVAL
+  // (not tiered memory, bad tier), -ENOTSUP (a file tier), -EBUSY (an extent
+  // still shared copy-on-write with a forked child), -ENOMEM (`to`'s budget
+  // is full: extents moved before that stay moved).
+  int MoveToTier(const void* p, size_t len, int to);
+
   bool Contains(const void* p) const { return image_.Contains(p); }
   int TierOf(const void* p) const;
 
@@ -113,6 +122,13 @@ class TieredHeap {
   void* PlaceOn(int tier, size_t size, size_t alignment, bool zero, bool spilled);
   unsigned ArenaOf(int tier);  // this thread's arena on `tier`
   void* TakeCached(size_t size, size_t alignment, bool zero);
+  // The per-slot ledger (image.h): Charge records a block whose bytes the
+  // caller reserved on `reserved_on`; Discharge releases a block's bytes
+  // from the tiers its slots are on now.
+  void Charge(const void* p, size_t bytes, int reserved_on);
+  void Discharge(const void* p, size_t bytes);
+  template <class Fn>
+  void ForEachSlotPiece(const void* p, size_t len, Fn fn);
   bool CreateArena(int tier, int index);
   int RemapRuns(SlotState from, bool shared);
   uint64_t DropStrayPageCache();

@@ -40,8 +40,9 @@ int Unmap(void* addr, size_t len) {
   return p == MAP_FAILED ? -errno : 0;
 }
 
-int BindToNodes(void* addr, size_t len, const std::vector<int>& nodes) {
-  if (nodes.empty()) return 0;
+namespace {
+
+int Bind(void* addr, size_t len, const std::vector<int>& nodes, unsigned flags) {
   constexpr int kMaxNodes = 1024;
   unsigned long mask[kMaxNodes / (8 * sizeof(unsigned long))];
   memset(mask, 0, sizeof mask);
@@ -49,8 +50,18 @@ int BindToNodes(void* addr, size_t len, const std::vector<int>& nodes) {
     if (node < 0 || node >= kMaxNodes) return -EINVAL;
     mask[node / (8 * sizeof(unsigned long))] |= 1ul << (node % (8 * sizeof(unsigned long)));
   }
-  if (mbind(addr, len, MPOL_BIND, mask, kMaxNodes, 0) != 0) return -errno;
+  if (mbind(addr, len, MPOL_BIND, mask, kMaxNodes, flags) != 0) return -errno;
   return 0;
+}
+
+}  // namespace
+
+int BindToNodes(void* addr, size_t len, const std::vector<int>& nodes) {
+  return nodes.empty() ? 0 : Bind(addr, len, nodes, 0);
+}
+
+int MoveToNodes(void* addr, size_t len, const std::vector<int>& nodes) {
+  return nodes.empty() ? 0 : Bind(addr, len, nodes, MPOL_MF_MOVE);
 }
 
 int DropMappings(void* addr, size_t len) { return madvise(addr, len, MADV_DONTNEED) == 0 ? 0 : -errno; }

@@ -24,6 +24,11 @@ int Unmap(void* addr, size_t len);
 // `nodes`. An empty list leaves the default policy.
 int BindToNodes(void* addr, size_t len, const std::vector<int>& nodes);
 
+// Binds the range to `nodes` and has the kernel move the pages already
+// there (MPOL_MF_MOVE: pages mapped only by this process). For shmem the
+// binding is kept per file range, so later first touches follow it too.
+int MoveToNodes(void* addr, size_t len, const std::vector<int>& nodes);
+
 // Drops the page-table entries of the range. On a MAP_SHARED mapping the
 // data stays in the file; on a private one it is discarded.
 int DropMappings(void* addr, size_t len);
