@@ -324,6 +324,12 @@ int TieredHeap::MoveToTier(const void* p, size_t len, int to) {
     } else if (image_.state(s) != SlotState::kShared) {
       rc = -EBUSY;  // pages mapped by a child too cannot move
     } else if (image_.tier(s) != to) {
+      // Pages first: if the kernel refuses, nothing is re-accounted.
+      const int moved = os::MoveToNodes(image_.SlotAddress(s), image_.extent_size(), dest.backing.nodes());
+      if (moved != 0) {
+        rc = moved;
+        break;
+      }
       // Take the slot's live bytes over to `to`, atomically with frees.
       std::atomic<uint64_t>& ledger = image_.ledger(s);
       uint64_t word = ledger.load(std::memory_order_acquire);
@@ -342,10 +348,6 @@ int TieredHeap::MoveToTier(const void* p, size_t len, int to) {
           break;
         }
         dest.budget.Release(bytes);  // raced with a free: try again
-      }
-      if (rc == 0) {
-        const int moved = os::MoveToNodes(image_.SlotAddress(s), image_.extent_size(), dest.backing.nodes());
-        if (moved != 0) os::DebugLine("move of extent %zu to tier %s: %s", s, dest.spec.name.c_str(), strerror(-moved));
       }
     }
   }

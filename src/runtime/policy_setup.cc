@@ -56,10 +56,10 @@ TierPlan PlanTiers(const Settings& settings) {
     return plan;
   }
   // A budget is where data spills from, not a cap the program should die
-  // at: when the tiers below were skipped, the last usable tier takes
-  // whatever does not fit, as the program would without tiermem.
+  // at: when the policy's last tiers were skipped, the last usable tier
+  // takes whatever does not fit, as the program would without tiermem.
   config::TierSpec& last = plan.tiers.back().spec;
-  if (plan.tiers.size() < policy.tiers.size() && last.budget) {
+  if (last.name != policy.tiers.back().name && last.budget) {
     plan.warnings.back() += "; tier '" + last.name + "' takes the rest (its budget of " +
                             config::FormatSize(*last.budget) + " is lifted)";
     last.budget.reset();

@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstring>
+
 #include "os/files.h"
 #include "runtime/stats_export.h"
 
@@ -22,10 +25,24 @@ void Drop() {
   g_candidate = g_claimed = nullptr;
 }
 
+
+// The fd number comes from the environment, which outlives the fd: make
+// sure it still is `tiermem run`'s memfd before writing into it.
+bool IsReportMemfd(int fd) {
+  char link[64], target[128];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  const ssize_t n = readlink(link, target, sizeof target - 1);
+  if (n <= 0) return false;
+  target[n] = '\0';
+  char expected[64];
+  snprintf(expected, sizeof expected, "/memfd:%s ", kStatsMemfdName);
+  return strncmp(target, expected, strlen(expected)) == 0;
+}
+
 }  // namespace
 
 void AdoptReportPage(int fd) {
-  if (fd < 0) return;
+  if (fd < 0 || !IsReportMemfd(fd)) return;
   struct stat st;
   if (fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) < sizeof(StatsPage)) return;
   void* p = mmap(nullptr, sizeof(StatsPage), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

@@ -25,6 +25,7 @@ config::Policy* g_policy = nullptr;
 StatsPage* g_stats = nullptr;
 uint32_t g_interval_ms = 50;
 std::atomic<bool> g_started{false};
+std::atomic<uint64_t> g_forks{0};
 
 const config::Policy* ReportedPolicy() { return Heap() != nullptr ? g_policy : nullptr; }
 
@@ -38,8 +39,11 @@ bool HasPlacedData() {
 }
 
 void RefreshAll() {
-  RefreshStats(g_stats);
-  RefreshStats(ClaimedReportPage());
+  for (StatsPage* page : {g_stats, ClaimedReportPage()}) {
+    if (page == nullptr) continue;
+    RefreshStats(page);
+    page->forks.store(g_forks.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  }
 }
 
 void* BackgroundLoop(void*) {
@@ -131,7 +135,7 @@ void PrepareFork() {
 
 void AfterForkParent() {
   if (heap::TieredHeap* heap = Heap()) heap->AfterForkParent();
-  if (g_stats != nullptr) g_stats->forks.fetch_add(1, std::memory_order_relaxed);
+  g_forks.fetch_add(1, std::memory_order_relaxed);
 }
 
 void AfterForkChild() {
