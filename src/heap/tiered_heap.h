@@ -105,6 +105,8 @@ class TieredHeap {
   // Returns true when it had to write back and drop page cache: the caller
   // should come back soon, the program is pulling data in.
   bool EnforceDramBudget();
+  // The same pass, unless another thread is already running one.
+  void TryEnforceDramBudget();
   // Lets jemalloc purge what its tier arenas freed longer than
   // purge_delay_ms ago, whether or not they are in use.
   void DecayIdleArenas();
