@@ -10,19 +10,45 @@ namespace {
 
 std::string Budget(uint64_t budget) { return budget ? HumanBytes(budget) : "unlimited"; }
 
-// JSON string literal with the escapes RFC 8259 requires.
+// Length of the valid UTF-8 sequence at text[i], or 0 if it is not one.
+size_t Utf8SequenceLength(const std::string& text, size_t i) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char c = byte(i);
+  size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+  if (len == 0 || i + len > text.size()) return 0;
+  for (size_t k = 1; k < len; ++k) {
+    if ((byte(i + k) & 0xc0) != 0x80) return 0;
+  }
+  // Overlong forms, surrogates and code points past U+10FFFF.
+  if (len == 2 && c < 0xc2) return 0;
+  if (len == 3 && ((c == 0xe0 && byte(i + 1) < 0xa0) || (c == 0xed && byte(i + 1) >= 0xa0))) return 0;
+  if (len == 4 && ((c == 0xf0 && byte(i + 1) < 0x90) || c > 0xf4 || (c == 0xf4 && byte(i + 1) >= 0x90))) return 0;
+  return len;
+}
+
+// JSON string literal with the escapes RFC 8259 requires. Bytes that are
+// not UTF-8 (a policy path may hold any bytes) become U+FFFD, so strict
+// parsers accept the output.
 std::string JsonString(const std::string& text) {
   std::string out = "\"";
-  for (unsigned char c : text) {
-    if (c == '"' || c == '\\') {
+  for (size_t i = 0; i < text.size();) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    const size_t len = Utf8SequenceLength(text, i);
+    if (len == 0) {
+      out += "\\ufffd";
+      ++i;
+    } else if (c == '"' || c == '\\') {
       out += '\\';
       out += static_cast<char>(c);
-    } else if (c < 0x20) {
+      ++i;
+    } else if (c < 0x20 || c == 0x7f) {
       char escape[8];
       std::snprintf(escape, sizeof escape, "\\u%04x", c);
       out += escape;
+      ++i;
     } else {
-      out += static_cast<char>(c);
+      out.append(text, i, len);
+      i += len;
     }
   }
   return out + "\"";
