@@ -10,6 +10,9 @@
 #   3. spill DRAM -> CXL -> NVMe under budgets with `tiermem run`, data intact
 #   4. tests/integration/cxl_tier.sh, unchanged
 #   5. python3 + numpy under the preload: arrays' pages where the policy says
+#   6. kernel page moves with tiermem_move: dram -> cxl -> pmem -> dram, pages
+#      on the destination's node (move_pages, numa_maps of the dram memfd),
+#      live bytes moved between the tiers, data intact; ENOTSUP, ENOMEM
 # TIERMEM_VM_MISBIND=1 writes policies that rotate the nodes: dram on node 2,
 # cxl on node 0, pmem on node 1 (valid policies, wrong on purpose: a node may
 # belong to one tier only) while the checks still expect 0, 1 and 2: the
@@ -248,12 +251,106 @@ PY
   PLACEMENT_SUMMARY+=("numpy: array a 16 MiB -> node0 $(( ${a_on:-0} / MiB )) MiB; array b 64 MiB -> node1 $(( ${b_on:-0} / MiB )) MiB; numa_maps tiermem:dram node0 $((nm_dram / MiB)) MiB, tiermem:cxl node1 $((nm_cxl / MiB)) MiB, elsewhere $(((nm_dram_other + nm_cxl_other) / MiB)) MiB")
 fi
 
-# ---------------------------------------------------------------- 6. not tested
-section "6. not tested"
-log "NOT TESTED: kernel page moves between DRAM and CXL by a migration engine: tiermem has no migrate layer yet (placement is decided at allocation)"
+# ---------------------------------------------------------------- 6. moves
+section "6. kernel page moves between memory tiers (tiermem_move)"
+# 4 buffers of 8 MiB allocated on dram, moved as a whole to cxl, to pmem and
+# back to dram. The pages stay in the dram tier's memfd (same file, same
+# address): only their node changes, so numa_maps of tiermem:dram must show
+# them on the destination's node.
+MOVE_BUFS=4 MOVE_MIB=8 MOVE_BUDGET_MIB=64 MOVE_BIG_MIB=72
+MOVE_BYTES=$((MOVE_BUFS * MOVE_MIB * MiB))
+move_policy=$TM_TMP/move.toml
+cat >"$move_policy" <<TOML
+[policy]
+name = "vm-move"
+[[tiers]]
+name = "dram"
+kind = "dram"
+nodes = [$dram_bind]
+budget = "${MOVE_BUDGET_MIB}MiB"
+[[tiers]]
+name = "cxl"
+kind = "cxl"
+nodes = [$cxl_bind]
+budget = "${MOVE_BUDGET_MIB}MiB"
+[[tiers]]
+name = "pmem"
+kind = "pmem"
+nodes = [$pmem_bind]
+[[tiers]]
+name = "nvme"
+kind = "nvme"
+path = "$TM_NVME"
+TOML
+capture move -- run_with_preload --policy "$move_policy" --env TIERMEM_STRICT=1 -- "$VM_PROGS/vm_move" "$MOVE_BUFS" "$MOVE_MIB" "$MOVE_BIG_MIB"
+assert_status "vm_move under the preload runs to the end" 0 "$RC" "$ERR"
+sed 's/^/  | /' "$OUT"
+M=$OUT
+mv_field() { awk -v k="$1" -v s="$2" -v f="$3" '$1 == k && $2 == s {for (i = 3; i < NF; i++) if ($i == f) {print $(i + 1); exit}}' "$M"; }
+mv_result() { awk -v k="$1" -v s="$2" '$1 == k && $2 == s {print $3, $4, $5, $6; exit}' "$M"; }
+mv_tierof() { awk -v s="$1" -v t="$2" '$1 == "tierof" && $2 == s && $3 == t {print $5}' "$M"; }
+mv_pages() { awk -v s="$1" -v n="$2" '$1 == "movepages" && $2 == s && $3 == "node" && $4 == n {b = $6} END {print b + 0}' "$M"; }
+mv_pages_other() { awk -v s="$1" -v n="$2" '$1 == "movepages" && $2 == s && !($3 == "node" && $4 == n) {b += $NF} END {print b + 0}' "$M"; }
+mv_nm() { awk -v s="$1" -v m="$2" -v n="$3" '$1 == "numamaps" && $2 == s && $3 == m && $5 == n {b = $7} END {print b + 0}' "$M"; }
+mv_nm_other() { awk -v s="$1" -v m="$2" -v n="$3" '$1 == "numamaps" && $2 == s && $3 == m && $5 != n {b += $7} END {print b + 0}' "$M"; }
+mv_live() { awk -v s="$1" -v t="$2" '$1 == "live" && $2 == s && $3 == t {b = $4} END {print b + 0}' "$M"; }
+mv_bad() { awk -v s="$1" '$1 == "bad" && $2 == s {print $3}' "$M"; }
+mv_nodes() { # STAGE -> "node0 X MiB, node1 Y MiB" from the move_pages lines
+  awk -v s="$1" -v M="$MiB" '$1 == "movepages" && $2 == s {printf "%snode%s %g MiB", sep, $4, $6 / M; sep = ", "} END {if (sep == "") printf "-"}' "$M"; }
+mv_nm_nodes() { # STAGE MEMFD -> the same from numa_maps
+  awk -v s="$1" -v m="$2" -v M="$MiB" '$1 == "numamaps" && $2 == s && $3 == m {printf "%snode%s %.2f MiB", sep, $5, $7 / M; sep = ", "} END {if (sep == "") printf "-"}' "$M"; }
+mv_lives() { # STAGE -> "dram X, cxl Y, pmem Z MiB live"
+  awk -v s="$1" -v M="$MiB" '$1 == "live" && $2 == s && $3 != "nvme" {printf "%s%s %.2f", sep, $3, $4 / M; sep = ", "} END {print " MiB live"}' "$M"; }
+
+MOVE_SUMMARY=("start: ${MOVE_BUFS} x ${MOVE_MIB} MiB on dram; move_pages: $(mv_nodes start); numa_maps tiermem:dram: $(mv_nm_nodes start dram); $(mv_lives start)")
+assert_eq "move: the ${MOVE_BUFS} x ${MOVE_MIB} MiB buffers start on dram (tiermem_tier_of)" "$MOVE_BYTES" "$(mv_tierof start dram)"
+assert_eq "move: before the moves move_pages finds every page of the buffers on node $DRAM_NODE" "$MOVE_BYTES" "$(mv_pages start "$DRAM_NODE")"
+assert_eq "move: before the moves move_pages finds no page of the buffers on another node" 0 "$(mv_pages_other start "$DRAM_NODE")"
+assert_eq "move: data written on dram reads back" 0 "$(mv_bad start)"
+prev=start from=dram
+for spec in "cxl $CXL_NODE" "pmem $PMEM_NODE" "dram $DRAM_NODE"; do
+  read -r to node <<<"$spec"
+  gained=$(( $(mv_live "$to" "$to") - $(mv_live "$prev" "$to") ))
+  lost=$(( $(mv_live "$prev" "$from") - $(mv_live "$to" "$from") ))
+  assert_eq "move $from -> $to: tiermem_move returns 0 for every buffer" "rc 0 errno 0" "$(mv_result move "$to")"
+  assert_eq "move $from -> $to: tiermem_tier_of says $to for every buffer" "$MOVE_BYTES" "$(mv_tierof "$to" "$to")"
+  assert_eq "move $from -> $to: move_pages finds every page of the buffers on node $node" "$MOVE_BYTES" "$(mv_pages "$to" "$node")"
+  assert_eq "move $from -> $to: move_pages finds no page of the buffers on another node" 0 "$(mv_pages_other "$to" "$node")"
+  assert_ge "move $from -> $to: numa_maps shows the pages of the tiermem:dram memfd on node $node" "$MOVE_BYTES" "$(mv_nm "$to" dram "$node")"
+  assert_ge "move $from -> $to: the pages stay in the tiermem:dram memfd (numa_maps, all nodes)" "$MOVE_BYTES" \
+    $(( $(mv_nm "$to" dram "$node") + $(mv_nm_other "$to" dram "$node") ))
+  assert_ge "move $from -> $to: $to's live bytes grow by the buffers (tiermem_get_stats)" "$MOVE_BYTES" "$gained"
+  assert_le "move $from -> $to: and by at most one 2 MiB extent more than the buffers" $((MOVE_BYTES + 2 * MiB)) "$gained"
+  assert_eq "move $from -> $to: $from's live bytes fall by what $to's grew" "$gained" "$lost"
+  assert_eq "move $from -> $to: data intact" 0 "$(mv_bad "$to")"
+  MOVE_SUMMARY+=("$from -> $to: move_pages: $(mv_nodes "$to"); numa_maps tiermem:dram: $(mv_nm_nodes "$to" dram); $(mv_lives "$to") ($((gained)) B moved)")
+  prev=$to from=$to
+done
+assert_eq "move back to dram: numa_maps shows no page of tiermem:dram off node $DRAM_NODE" 0 "$(mv_nm_other dram dram "$DRAM_NODE")"
+assert_eq "move: an nvme block cannot move (tiermem_move -1, errno ENOTSUP)" "rc -1 errno ENOTSUP" "$(mv_result refuse nvme-to-cxl)"
+assert_eq "move: the nvme block stays on nvme" nvme "$(mv_field refuse nvme-to-cxl tierof)"
+assert_eq "move: a dram buffer cannot move to the nvme file tier (-1, ENOTSUP)" "rc -1 errno ENOTSUP" "$(mv_result refuse dram-to-nvme)"
+assert_eq "move: the dram buffer stays on dram" dram "$(mv_field refuse dram-to-nvme tierof)"
+cxl_before=$(mv_field enomem pmem-to-cxl cxl_before) cxl_after=$(mv_field enomem pmem-to-cxl cxl_after)
+assert_eq "move: ${MOVE_BIG_MIB} MiB of pmem into cxl's ${MOVE_BUDGET_MIB} MiB budget: -1, errno ENOMEM" "rc -1 errno ENOMEM" "$(mv_result enomem pmem-to-cxl)"
+assert_eq "move: cxl's budget in the stats is ${MOVE_BUDGET_MIB} MiB" $((MOVE_BUDGET_MIB * MiB)) "$(mv_field enomem pmem-to-cxl cxl_budget)"
+assert_le "move: cxl's live bytes stay within its budget after the refused move" $((MOVE_BUDGET_MIB * MiB)) "${cxl_after:-0}"
+assert_ge "move: the extents that fitted did move (cxl's live bytes grew)" $(( ${cxl_before:-0} + 1 )) "${cxl_after:-0}"
+assert_eq "move: the ${MOVE_BIG_MIB} MiB block moves back to pmem whole" "rc 0 errno 0" "$(mv_result enomem back)"
+assert_eq "move: the ${MOVE_BIG_MIB} MiB block is on pmem again" pmem "$(mv_field enomem back tierof)"
+assert_eq "move: the ${MOVE_BIG_MIB} MiB block's data intact after the partial move and back" 0 "$(mv_field enomem back bad)"
+mv_block() { # STAGE -> the block's pages per node
+  awk -v s="$1" -v M="$MiB" '$1 == "blockpages" && $2 == s {printf "%snode%s %g MiB", sep, $4, $6 / M; sep = ", "} END {if (sep == "") printf "-"}' "$M"; }
+MOVE_SUMMARY+=("ENOMEM: ${MOVE_BIG_MIB} MiB on pmem ($(mv_block pmem)) -> cxl (budget ${MOVE_BUDGET_MIB} MiB): $(mv_result enomem pmem-to-cxl); cxl live ${cxl_before:-?} -> ${cxl_after:-?} B; block after: $(mv_block enomem); after the move back to pmem: $(mv_block back)")
+
+# ---------------------------------------------------------------- 7. not tested
+section "7. not tested"
+log "NOT TESTED: automatic migration (hot pages up, cold pages down): tiermem moves pages only when asked (tiermem_move, section 6)"
 log "NOT TESTED: PMEM app-direct (a DAX-mounted filesystem): the VM has no fsdax namespace; PMEM is covered as memory (pmem tier on node $PMEM_NODE)"
 
 printf '\nplacement checked (bytes per node against the policy):\n'
 printf '  %s\n' "${PLACEMENT_SUMMARY[@]}"
+printf '\nmoves checked (bytes per node before and after each tiermem_move):\n'
+printf '  %s\n' "${MOVE_SUMMARY[@]}"
 log "suite time in the VM: $((SECONDS - T_SUITE)) s"
 summary
