@@ -336,7 +336,13 @@ assert_eq "move: ${MOVE_BIG_MIB} MiB of pmem into cxl's ${MOVE_BUDGET_MIB} MiB b
 assert_eq "move: cxl's budget in the stats is ${MOVE_BUDGET_MIB} MiB" $((MOVE_BUDGET_MIB * MiB)) "$(mv_field enomem pmem-to-cxl cxl_budget)"
 assert_le "move: cxl's live bytes stay within its budget after the refused move" $((MOVE_BUDGET_MIB * MiB)) "${cxl_after:-0}"
 assert_ge "move: the extents that fitted did move (cxl's live bytes grew)" $(( ${cxl_before:-0} + 1 )) "${cxl_after:-0}"
+# Pages and books agree: the refused extent's pages did not move either, and
+# after the move back every page is on pmem's node again.
+mv_block_on() { awk -v s="$1" -v n="$2" '$1 == "blockpages" && $2 == s && $3 == "node" && $4 == n {b = $6} END {print b + 0}' "$M"; }
+assert_le "move: after the refused move the block has no more bytes on cxl's node $CXL_NODE than cxl's live bytes (+1 page)" \
+  $(( ${cxl_after:-0} + 4096 )) "$(mv_block_on enomem "$CXL_NODE")"
 assert_eq "move: the ${MOVE_BIG_MIB} MiB block moves back to pmem whole" "rc 0 errno 0" "$(mv_result enomem back)"
+assert_eq "move: after the move back move_pages finds every page of the block on pmem's node $PMEM_NODE" $((MOVE_BIG_MIB * MiB)) "$(mv_block_on back "$PMEM_NODE")"
 assert_eq "move: the ${MOVE_BIG_MIB} MiB block is on pmem again" pmem "$(mv_field enomem back tierof)"
 assert_eq "move: the ${MOVE_BIG_MIB} MiB block's data intact after the partial move and back" 0 "$(mv_field enomem back bad)"
 mv_block() { # STAGE -> the block's pages per node
