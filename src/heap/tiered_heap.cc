@@ -324,31 +324,36 @@ int TieredHeap::MoveToTier(const void* p, size_t len, int to) {
     } else if (image_.state(s) != SlotState::kShared) {
       rc = -EBUSY;  // pages mapped by a child too cannot move
     } else if (image_.tier(s) != to) {
-      // Pages first: if the kernel refuses, nothing is re-accounted.
+      // Room first, then pages, then books: a refused budget moves nothing,
+      // and a refused mbind gives the room back.
+      std::atomic<uint64_t>& ledger = image_.ledger(s);
+      uint64_t word = ledger.load(std::memory_order_acquire);
+      uint64_t bytes = word & HeapImage::kBytesMask;
+      if (!dest.budget.TryReserve(bytes)) {
+        rc = -ENOMEM;
+        break;
+      }
       const int moved = os::MoveToNodes(image_.SlotAddress(s), image_.extent_size(), dest.backing.nodes());
       if (moved != 0) {
+        dest.budget.Release(bytes);
         rc = moved;
         break;
       }
       // Take the slot's live bytes over to `to`, atomically with frees.
-      std::atomic<uint64_t>& ledger = image_.ledger(s);
-      uint64_t word = ledger.load(std::memory_order_acquire);
       for (;;) {
-        const uint64_t bytes = word & HeapImage::kBytesMask;
-        if (!dest.budget.TryReserve(bytes)) {
-          rc = -ENOMEM;
-          break;
+        const uint64_t now = word & HeapImage::kBytesMask;
+        if (now != bytes) {  // a free or placement raced: the pages are here now
+          dest.budget.Release(bytes);
+          dest.budget.Add(now);
+          bytes = now;
         }
-        const uint64_t moved = (static_cast<uint64_t>(to) << HeapImage::kTierShift) | bytes;
-        if (ledger.compare_exchange_weak(word, moved, std::memory_order_acq_rel)) {
-          const int from = static_cast<int>(word >> HeapImage::kTierShift);
-          tiers_[from].budget.Release(bytes);
-          tiers_[from].counters.extents.fetch_sub(1, std::memory_order_relaxed);
-          dest.counters.extents.fetch_add(1, std::memory_order_relaxed);
-          break;
-        }
-        dest.budget.Release(bytes);  // raced with a free: try again
+        const uint64_t moved_word = (static_cast<uint64_t>(to) << HeapImage::kTierShift) | bytes;
+        if (ledger.compare_exchange_weak(word, moved_word, std::memory_order_acq_rel)) break;
       }
+      const int from = static_cast<int>(word >> HeapImage::kTierShift);
+      tiers_[from].budget.Release(bytes);
+      tiers_[from].counters.extents.fetch_sub(1, std::memory_order_relaxed);
+      dest.counters.extents.fetch_add(1, std::memory_order_relaxed);
     }
   }
   pthread_mutex_unlock(&map_lock_);
