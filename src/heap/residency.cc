@@ -57,13 +57,6 @@ void TieredHeap::DecayIdleArenas() {
   }
 }
 
-void TieredHeap::TryEnforceDramBudget() {
-  if (tiers_[0].budget.limit() == TierBudget::kUnlimited) return;
-  if (pthread_mutex_trylock(&governor_lock_) != 0) return;
-  EnforceDramBudgetLocked();
-  pthread_mutex_unlock(&governor_lock_);
-}
-
 bool TieredHeap::EnforceDramBudget() {
   if (tiers_[0].budget.limit() == TierBudget::kUnlimited) return false;
   pthread_mutex_lock(&governor_lock_);

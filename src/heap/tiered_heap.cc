@@ -112,10 +112,6 @@ unsigned TieredHeap::ArenaOf(int t) {
 void* TieredHeap::PlaceOn(int t, size_t size, size_t alignment, bool zero, bool spilled) {
   Tier& tier = tiers_[t];
   if (tier.closed.load(std::memory_order_acquire)) return nullptr;
-  // Whoever keeps placing data on a file tier also helps write the previous
-  // data back, like the kernel's dirty throttling — but only one thread at a
-  // time: the others go on rather than queue behind its writeback.
-  if (tier.backing.is_file_tier()) TryEnforceDramBudget();
   const unsigned arena = ArenaOf(t);
   if (arena == kNoArena) return nullptr;
   const int flags = PlacementFlags(arena, alignment, zero);

@@ -49,16 +49,13 @@ void RefreshAll() {
 void* BackgroundLoop(void*) {
   const timespec interval{static_cast<time_t>(g_interval_ms / 1000),
                           static_cast<long>(g_interval_ms % 1000) * 1000000L};
-  // While the program pulls file-tier data back in faster than one pass per
-  // interval can drop it, passes follow each other closely.
-  const timespec busy{0, 2 * 1000000L};
   for (;;) {
     heap::TieredHeap* heap = Heap();
-    const bool evicted = heap != nullptr && heap->EnforceDramBudget();
+    if (heap != nullptr) heap->EnforceDramBudget();
     if (heap != nullptr) heap->DecayIdleArenas();
     if (ReportPageUnclaimed() && HasPlacedData()) ClaimReportPage(ReportedPolicy());
     RefreshAll();
-    nanosleep(evicted ? &busy : &interval, nullptr);
+    nanosleep(&interval, nullptr);
   }
   return nullptr;
 }

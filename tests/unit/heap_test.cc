@@ -211,8 +211,8 @@ TEST_F(HeapTest, DramCostStaysUnderBudgetWhileThreadsWriteAndReread) {
   uint64_t worst = 0, worst_writing = 0;
   std::thread governor([&] {
     while (!done.load()) {  // as the runtime's loop does
-      const bool evicted = heap_->EnforceDramBudget();
-      std::this_thread::sleep_for(std::chrono::milliseconds(evicted ? 2 : 50));
+      heap_->EnforceDramBudget();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   });
   std::thread sampler([&] {
@@ -232,8 +232,8 @@ TEST_F(HeapTest, DramCostStaysUnderBudgetWhileThreadsWriteAndReread) {
   printf("worst DRAM cost while writing: %llu MiB, while re-reading: %llu MiB (budget %llu MiB)\n",
          (unsigned long long)(worst_writing >> 20), (unsigned long long)(worst >> 20),
          (unsigned long long)(kDramBudget >> 20));
-  // Not asserted yet: writers are throttled at each placement on a file
-  // tier, but the transient still reaches ~3x the budget here (open item).
+  // Not asserted: between two governor passes readers and writers pull in
+  // what the disk and memory deliver (~3-4x the budget here; open item).
   ASSERT_GT(heap_->tier(1).budget.used(), 0u) << "nothing spilled: the test does not exercise the NVMe tier";
 
   heap_->EnforceDramBudget();  // one pass of the background governor
