@@ -232,27 +232,28 @@ void* TieredHeap::Reallocate(void* p, size_t size) {
   const int t = image_.tier(image_.SlotOf(p));
   Tier& tier = tiers_[t];
   const size_t old_real = sallocx(p, 0);
-  if (size >= tiered_min_size_) {
+  if (size >= tiered_min_size_ && !tier.closed.load(std::memory_order_acquire)) {
     // Stay on the same tier when its budget allows: jemalloc can then grow
-    // or shrink in place instead of copying.
+    // or shrink in place instead of copying. The old block's bytes go back
+    // first, so growing needs room for the difference only.
     const int flags = PlacementFlags(ArenaOf(t), 0, false);
     const size_t new_real = nallocx(size, flags);
-    // Reserve the new size in full; the old block's bytes are released from
-    // wherever its slots are now accounted.
-    if (new_real != 0 && !tier.closed.load(std::memory_order_acquire) &&
-        (new_real <= old_real ? (tier.budget.Add(new_real), true) : tier.budget.TryReserve(new_real))) {
+    if (new_real != 0) {
       Discharge(p, old_real);
-      void* q = rallocx(p, size, flags);
-      if (q != nullptr) {
-        Charge(q, new_real, t);
-        return q;
+      if (tier.budget.TryReserve(new_real)) {
+        if (void* q = rallocx(p, size, flags)) {
+          Charge(q, new_real, t);
+          return q;
+        }
+        // Out of memory: p is untouched, count it again.
+        tier.budget.Release(new_real);
+        tier.budget.Add(old_real);
+        Charge(p, old_real, t);
+        errno = ENOMEM;
+        return nullptr;
       }
-      // rallocx left p alone: count it again, and drop the new reservation.
-      tier.budget.Add(old_real);
-      Charge(p, old_real, t);
-      tier.budget.Release(new_real);
-      errno = ENOMEM;
-      return nullptr;
+      tier.budget.Add(old_real);  // no room here: p stays, counted again,
+      Charge(p, old_real, t);     // and the block moves down the tiers below
     }
   }
   void* q = size >= tiered_min_size_ ? Allocate(size, 0, false) : mallocx(size == 0 ? 1 : size, 0);
