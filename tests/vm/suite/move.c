@@ -49,9 +49,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "numa_maps.h"
+
 #include "tiermem/tiermem.h"
 
-enum { MAX_NODES = 64, MAX_ERRNO = 200, MAX_MEMFDS = 16 };
+enum { MAX_NODES = 64, MAX_ERRNO = 200 };
 
 static int (*p_tier_index)(const char *);
 static int (*p_tier_count)(void);
@@ -98,46 +100,6 @@ static long bad_bytes(uint64_t *const *bufs, long nbuf, size_t words) {
   return bad;
 }
 
-static void numa_maps(const char *stage) {
-  FILE *f = fopen("/proc/self/numa_maps", "r");
-  if (!f) {
-    perror("numa_maps");
-    return;
-  }
-  static char names[MAX_MEMFDS][64];
-  static uint64_t bytes[MAX_MEMFDS][MAX_NODES];
-  memset(bytes, 0, sizeof bytes);
-  int used = 0;
-  char line[4096];
-  while (fgets(line, sizeof line, f)) {
-    char *tag = strstr(line, "tiermem:");
-    if (!tag) continue;
-    char name[64];
-    size_t n = 0;
-    for (tag += 8; *tag && *tag != ' ' && *tag != '\\' && *tag != '\n' && n + 1 < sizeof name; tag++) name[n++] = *tag;
-    name[n] = '\0';
-    long page_kb = 4;
-    char *ps = strstr(line, "kernelpagesize_kB=");
-    if (ps) page_kb = atol(ps + 18);
-    int slot = 0;
-    while (slot < used && strcmp(names[slot], name) != 0) slot++;
-    if (slot == used) {
-      if (used == MAX_MEMFDS) continue;
-      snprintf(names[used++], sizeof names[0], "%s", name);
-    }
-    for (char *tok = strtok(line, " \n"); tok; tok = strtok(NULL, " \n")) {
-      int node;
-      unsigned long pages;
-      if (sscanf(tok, "N%d=%lu", &node, &pages) == 2 && node >= 0 && node < MAX_NODES)
-        bytes[slot][node] += (uint64_t)pages * (uint64_t)page_kb * 1024u;
-    }
-  }
-  fclose(f);
-  for (int s = 0; s < used; s++)
-    for (int node = 0; node < MAX_NODES; node++)
-      if (bytes[s][node])
-        printf("numamaps %s %s node %d bytes %llu\n", stage, names[s], node, (unsigned long long)bytes[s][node]);
-}
 
 /* Adds the bytes of [buf, buf+size) per node (move_pages status query) to
  * on_node, and per -errno to errors. */
@@ -182,7 +144,7 @@ static void report(const char *stage, uint64_t *const *bufs, long nbuf, size_t s
     if (tier_bytes[t]) printf("tierof %s %s bytes %llu\n", stage, tier_label(t), (unsigned long long)tier_bytes[t]);
   if (untiered) printf("tierof %s untiered bytes %llu\n", stage, (unsigned long long)untiered);
   print_pages("movepages", stage, on_node, errors);
-  numa_maps(stage);
+  report_numa_maps(stage);
   for (int t = 0; t < p_tier_count(); t++) {
     tiermem_tier_stats st;
     if (p_get_stats(t, &st) != 0) continue;

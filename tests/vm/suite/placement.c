@@ -29,6 +29,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "numa_maps.h"
+
 enum { MAX_TIERS = 16, MAX_NODES = 64, MAX_ERRNO = 200 };
 
 struct tier_count {
@@ -41,46 +43,6 @@ struct tier_count {
 
 static struct tier_count tiers[MAX_TIERS + 1]; /* [MAX_TIERS]: not tiered */
 
-static void node_bytes_from_numa_maps(void) {
-  FILE *f = fopen("/proc/self/numa_maps", "r");
-  if (!f) {
-    perror("numa_maps");
-    return;
-  }
-  /* name -> node -> bytes, for at most MAX_TIERS memfds */
-  static char names[MAX_TIERS][64];
-  static uint64_t bytes[MAX_TIERS][MAX_NODES];
-  int used = 0;
-  char line[4096];
-  while (fgets(line, sizeof line, f)) {
-    char *tag = strstr(line, "tiermem:");
-    if (!tag) continue;
-    char name[64];
-    size_t n = 0;
-    for (tag += 8; *tag && *tag != ' ' && *tag != '\\' && *tag != '\n' && n + 1 < sizeof name; tag++)
-      name[n++] = *tag;
-    name[n] = '\0';
-    long page_kb = 4;
-    char *ps = strstr(line, "kernelpagesize_kB=");
-    if (ps) page_kb = atol(ps + 18);
-    int slot = 0;
-    while (slot < used && strcmp(names[slot], name) != 0) slot++;
-    if (slot == used) {
-      if (used == MAX_TIERS) continue;
-      snprintf(names[used++], sizeof names[0], "%s", name);
-    }
-    for (char *tok = strtok(line, " \n"); tok; tok = strtok(NULL, " \n")) {
-      int node;
-      unsigned long pages;
-      if (sscanf(tok, "N%d=%lu", &node, &pages) == 2 && node >= 0 && node < MAX_NODES)
-        bytes[slot][node] += (uint64_t)pages * (uint64_t)page_kb * 1024u;
-    }
-  }
-  fclose(f);
-  for (int s = 0; s < used; s++)
-    for (int node = 0; node < MAX_NODES; node++)
-      if (bytes[s][node]) printf("numamaps %s node %d bytes %llu\n", names[s], node, (unsigned long long)bytes[s][node]);
-}
 
 int main(int argc, char **argv) {
   if (argc < 2 || atol(argv[1]) <= 0) {
@@ -139,7 +101,7 @@ int main(int argc, char **argv) {
     for (int e = 1; e < MAX_ERRNO; e++)
       if (tc->errors[e]) printf("movepages %s error %d bytes %llu\n", tc->name, e, (unsigned long long)tc->errors[e]);
   }
-  node_bytes_from_numa_maps();
+  report_numa_maps(NULL);
 
   long bad = 0;
   for (long b = 0; b < nbuf; b++)
