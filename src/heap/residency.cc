@@ -57,15 +57,14 @@ void TieredHeap::DecayIdleArenas() {
   }
 }
 
-bool TieredHeap::EnforceDramBudget() {
-  if (tiers_[0].budget.limit() == TierBudget::kUnlimited) return false;
+void TieredHeap::EnforceDramBudget() {
+  if (tiers_[0].budget.limit() == TierBudget::kUnlimited) return;
   pthread_mutex_lock(&governor_lock_);
-  const bool evicted = EnforceDramBudgetLocked();
+  EnforceDramBudgetLocked();
   pthread_mutex_unlock(&governor_lock_);
-  return evicted;
 }
 
-bool TieredHeap::EnforceDramBudgetLocked() {
+void TieredHeap::EnforceDramBudgetLocked() {
   Tier& dram = tiers_[0];
   const uint64_t limit = dram.budget.limit();
 
@@ -91,9 +90,9 @@ bool TieredHeap::EnforceDramBudgetLocked() {
   // or the page cache gets their share now and DRAM overshoots later.
   const uint64_t dram_claim = dram_bytes > dram.budget.used() ? dram_bytes : dram.budget.used();
   const uint64_t allowed = limit > dram_claim ? limit - dram_claim : 0;
-  if (cache_bytes <= allowed) return false;
+  if (cache_bytes <= allowed) return;
   cache_bytes = DropStrayPageCache();
-  if (cache_bytes <= allowed) return true;
+  if (cache_bytes <= allowed) return;
   // Evict down to 7/8 of what is allowed, so the next pass has headroom.
   uint64_t to_free = cache_bytes - allowed + allowed / 8;
 
@@ -125,7 +124,6 @@ bool TieredHeap::EnforceDramBudgetLocked() {
       to_free = freed >= to_free ? 0 : to_free - freed;
     }
   }
-  return true;
 }
 
 }  // namespace tiermem::heap

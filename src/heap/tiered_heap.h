@@ -102,8 +102,6 @@ class TieredHeap {
 
   // Keeps the DRAM cost of the tiered heap (memory-tier pages plus file-tier
   // page cache) under the first tier's budget. See residency.cc.
-  // Returns true when it had to write back and drop page cache.
-  //
   // Measured trade-off (compat pandas_hash, 600k rows, 48 MiB budget: 4.9 s
   // without tiermem): one pass per writeback_interval_ms takes 7.9 s;
   // passes every 2 ms while evicting took 64 s, and making each file-tier
@@ -111,7 +109,7 @@ class TieredHeap {
   // was still using, for little gain in the transient bound (heap_test
   // worst case 226-270 MiB vs 260-282 MiB for a 64 MiB budget). Bounding
   // re-reads needs heat (what is hot stays) or a fault-based engine.
-  bool EnforceDramBudget();
+  void EnforceDramBudget();
   // Lets jemalloc purge what its tier arenas freed longer than
   // purge_delay_ms ago, whether or not they are in use.
   void DecayIdleArenas();
@@ -139,7 +137,7 @@ class TieredHeap {
   bool CreateArena(int tier, int index);
   int RemapRuns(SlotState from, bool shared);
   uint64_t DropStrayPageCache();
-  bool EnforceDramBudgetLocked();
+  void EnforceDramBudgetLocked();
 
   static std::atomic<TieredHeap*> instance_;
 

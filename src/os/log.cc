@@ -40,6 +40,5 @@ void DebugLine(const char* fmt, ...) {
 }
 
 void SetVerbose(bool verbose) { g_verbose.store(verbose, std::memory_order_relaxed); }
-bool Verbose() { return g_verbose.load(std::memory_order_relaxed); }
 
 }  // namespace tiermem::os

@@ -11,6 +11,5 @@ void LogLine(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 // Like LogLine, but only when TIERMEM_VERBOSE was set at start-up.
 void DebugLine(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void SetVerbose(bool verbose);
-bool Verbose();
 
 }  // namespace tiermem::os

@@ -35,11 +35,6 @@ int MapFileFixed(void* addr, size_t len, int fd, uint64_t offset, bool shared) {
   return 0;
 }
 
-int Unmap(void* addr, size_t len) {
-  void* p = mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-  return p == MAP_FAILED ? -errno : 0;
-}
-
 namespace {
 
 int Bind(void* addr, size_t len, const std::vector<int>& nodes, unsigned flags) {

@@ -17,9 +17,6 @@ void* ReserveAligned(size_t size, size_t alignment);
 // there. shared=false gives a copy-on-write view of the file.
 int MapFileFixed(void* addr, size_t len, int fd, uint64_t offset, bool shared);
 
-// Puts [addr, addr+len) back to the reserved, inaccessible state.
-int Unmap(void* addr, size_t len);
-
 // Binds the pages of a range (for shmem: the file range behind it) to
 // `nodes`. An empty list leaves the default policy.
 int BindToNodes(void* addr, size_t len, const std::vector<int>& nodes);
