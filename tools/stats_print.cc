@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "config/policy_parser.h"
+#include "runtime/stats_page.h"
 #include "table.h"
 
 namespace tiermem::cli {
@@ -88,6 +89,71 @@ constexpr Metric kTierMetrics[] = {
      &TierSnapshot::evicted_bytes},
 };
 
+std::string Seconds(uint64_t ns) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f s", static_cast<double>(ns) / 1e9);
+  return buf;
+}
+
+// The heat and moves part of `tiermem stat`: counts, pauses, CPU, and the
+// heat histogram as a bar per tenth.
+std::string MovesText(const MoveSnapshot& m) {
+  if (!m.tiering_enabled && m.promotions == 0 && m.demotions == 0) return "tiering: off\n";
+  std::string out = "moves: " + std::to_string(m.promotions) + " up (" + HumanBytes(m.promoted_bytes) + "), " +
+                    std::to_string(m.demotions) + " down (" + HumanBytes(m.demoted_bytes) + ")";
+  if (m.failed_moves) out += ", " + std::to_string(m.failed_moves) + " refused";
+  if (m.aborted_stops) out += ", " + std::to_string(m.aborted_stops) + " stops given up";
+  out += "\n";
+  if (m.pauses) {
+    out += "pauses: " + std::to_string(m.pauses) + ", mean " + std::to_string(m.pause_total_us / m.pauses) +
+           " us, max " + std::to_string(m.pause_max_us) + " us; histogram (us):";
+    for (size_t b = 0; b < m.pause_histogram.size(); ++b) {
+      if (m.pause_histogram[b] == 0) continue;
+      out += b < std::size(runtime::kPauseBucketsUs) ? " <=" + std::to_string(runtime::kPauseBucketsUs[b])
+                                                      : std::string(" >") + std::to_string(runtime::kPauseBucketsUs[b - 1]);
+      out += ":" + std::to_string(m.pause_histogram[b]);
+    }
+    out += "\n";
+  }
+  out += "cpu: sampler " + Seconds(m.sampler_cpu_ns) + ", mover " + Seconds(m.mover_cpu_ns) + "; " +
+         std::to_string(m.sampler_regions) + " regions, " + std::to_string(m.heat_windows) + " heat windows\n";
+  uint64_t most = 0;
+  for (uint64_t n : m.heat_histogram) most = n > most ? n : most;
+  if (most != 0) {
+    out += "heat (extents per tenth of samples touched):\n";
+    for (size_t b = 0; b < m.heat_histogram.size(); ++b) {
+      char label[32];
+      std::snprintf(label, sizeof label, "  %3zu-%3zu%% %7llu ", b * 10, b * 10 + 10,
+                    static_cast<unsigned long long>(m.heat_histogram[b]));
+      out += label + std::string(static_cast<size_t>(m.heat_histogram[b] * 40 / most), '#') + "\n";
+    }
+  }
+  return out;
+}
+
+std::string JsonArray(const std::vector<uint64_t>& values) {
+  std::string out = "[";
+  for (size_t i = 0; i < values.size(); ++i) out += (i ? "," : "") + std::to_string(values[i]);
+  return out + "]";
+}
+
+std::string MovesJson(const MoveSnapshot& m) {
+  return std::string(",\"tiering_enabled\":") + (m.tiering_enabled ? "true" : "false") +
+         ",\"promotions\":" + std::to_string(m.promotions) + ",\"demotions\":" + std::to_string(m.demotions) +
+         ",\"promoted_bytes\":" + std::to_string(m.promoted_bytes) +
+         ",\"demoted_bytes\":" + std::to_string(m.demoted_bytes) +
+         ",\"failed_moves\":" + std::to_string(m.failed_moves) +
+         ",\"aborted_stops\":" + std::to_string(m.aborted_stops) + ",\"pauses\":" + std::to_string(m.pauses) +
+         ",\"pause_total_us\":" + std::to_string(m.pause_total_us) +
+         ",\"pause_max_us\":" + std::to_string(m.pause_max_us) +
+         ",\"pause_histogram\":" + JsonArray(m.pause_histogram) +
+         ",\"mover_cpu_ns\":" + std::to_string(m.mover_cpu_ns) +
+         ",\"sampler_cpu_ns\":" + std::to_string(m.sampler_cpu_ns) +
+         ",\"sampler_regions\":" + std::to_string(m.sampler_regions) +
+         ",\"heat_windows\":" + std::to_string(m.heat_windows) +
+         ",\"heat_histogram\":" + JsonArray(m.heat_histogram);
+}
+
 }  // namespace
 
 std::string StatsTable(const StatsSnapshot& stats) {
@@ -109,6 +175,7 @@ std::string StatsTable(const StatsSnapshot& stats) {
     out += "failed allocations (every tier full, ENOMEM): " + std::to_string(stats.failed_allocations) + "\n";
   }
   if (stats.forks) out += "forks: " + std::to_string(stats.forks) + "\n";
+  out += MovesText(stats.moves);
   return out;
 }
 
@@ -121,7 +188,7 @@ std::string StatsJson(const StatsSnapshot& stats) {
                     ",\"untiered_bytes\":" + std::to_string(stats.untiered_bytes) +
                     ",\"dram_only\":" + (stats.dram_only ? "true" : "false") +
                     ",\"failed_allocations\":" + std::to_string(stats.failed_allocations) +
-                    ",\"forks\":" + std::to_string(stats.forks) + ",\"tiers\":[";
+                    ",\"forks\":" + std::to_string(stats.forks) + MovesJson(stats.moves) + ",\"tiers\":[";
   for (size_t i = 0; i < stats.tiers.size(); ++i) {
     const TierSnapshot& tier = stats.tiers[i];
     out += (i ? "," : "") + std::string("{\"name\":") + JsonString(tier.name) + ",\"kind\":" + JsonString(tier.kind);
@@ -162,6 +229,21 @@ std::string StatsPrometheus(const StatsSnapshot& stats) {
   process_counter("tiermem_failed_allocations_total", "Allocations that failed because every tier was full.",
                   stats.failed_allocations);
   process_counter("tiermem_forks_total", "fork() calls handled by the runtime.", stats.forks);
+  const MoveSnapshot& m = stats.moves;
+  process_gauge("tiermem_tiering_enabled", "1 if the heat sampler and tiering loop run.", m.tiering_enabled);
+  process_counter("tiermem_promotions_total", "Extents moved to a faster tier.", m.promotions);
+  process_counter("tiermem_demotions_total", "Extents moved to a slower tier.", m.demotions);
+  process_counter("tiermem_promoted_bytes_total", "Data bytes moved to a faster tier.", m.promoted_bytes);
+  process_counter("tiermem_demoted_bytes_total", "Data bytes moved to a slower tier.", m.demoted_bytes);
+  process_counter("tiermem_failed_moves_total", "Moves refused (budget or disk full, pinned, shared with a child).",
+                  m.failed_moves);
+  process_counter("tiermem_aborted_stops_total", "Stop-the-world attempts given up because a thread did not stop.",
+                  m.aborted_stops);
+  process_counter("tiermem_pause_seconds_total_us", "Microseconds the program's threads were held, in total.",
+                  m.pause_total_us);
+  process_counter("tiermem_pauses_total", "Stop-the-world pauses.", m.pauses);
+  process_counter("tiermem_sampler_cpu_ns_total", "CPU time of the heat sampler.", m.sampler_cpu_ns);
+  process_counter("tiermem_mover_cpu_ns_total", "CPU time of the threads while moving extents.", m.mover_cpu_ns);
   return out;
 }
 

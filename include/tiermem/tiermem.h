@@ -52,15 +52,33 @@ void tiermem_free(void *ptr);
  * tiered heap (small allocations, stacks, foreign mappings). */
 int tiermem_tier_of(const void *ptr);
 
-/* Move the heap extents holding [addr, addr+len) to memory tier `tier`
- * (DRAM, CXL, PMEM-as-memory): the kernel moves their pages to that tier's
- * NUMA nodes; the address and the data stay. Whole extents move, so data
- * sharing an extent with the range moves too. Returns 0, or -1 with errno:
- * EINVAL (not tiered memory, no such tier), ENOTSUP (a file tier is the
- * source or destination: not supported yet), EBUSY (an extent still shared
- * copy-on-write with a forked child), ENOMEM (the tier's budget is full;
- * extents moved before that stay moved). */
+/* Move the heap extents holding [addr, addr+len) to tier `tier`; the
+ * address and the data stay. Between memory tiers (DRAM, CXL, PMEM-as-
+ * memory) the kernel moves the pages under the running program; to or from
+ * a file tier (NVMe, PMEM app-direct) the data is copied while the
+ * program's other threads are held for a moment by a signal (SA_RESTART).
+ * Whole extents move, so data sharing an extent with the range moves too.
+ * Returns 0, or -1 with errno: EINVAL (not tiered memory, no such tier),
+ * EBUSY (an extent is pinned, or still shared copy-on-write with a forked
+ * child), ENOMEM (the tier's budget or disk is full; extents moved before
+ * that stay moved), EAGAIN (a thread could not be stopped in time: retry). */
 int tiermem_move(void *addr, size_t len, int tier);
+
+/* Pin the extents holding [addr, addr+len) where they are: neither the
+ * tiering loop nor tiermem_move moves them until as many tiermem_unpin
+ * calls. Pin buffers under in-flight O_DIRECT or io_uring I/O or device
+ * DMA: a move during the transfer would lose it. Returns 0, or -1 with
+ * errno=EINVAL (not tiered memory). */
+int tiermem_pin(void *addr, size_t len);
+int tiermem_unpin(void *addr, size_t len);
+
+/* Tell the tiering loop what the program knows: TIERMEM_HINT_HOT data
+ * is taken as just touched everywhere (it moves up first), TIERMEM_HINT_COLD
+ * as untouched (it moves down first). The sampler's later measurements
+ * take over. Returns 0, or -1 with errno=EINVAL. */
+#define TIERMEM_HINT_COLD 0
+#define TIERMEM_HINT_HOT 1
+int tiermem_hint(void *addr, size_t len, int hint);
 
 /* Copy tier `tier`'s counters into *out. Returns 0, or -1 with errno=EINVAL. */
 int tiermem_get_stats(int tier, tiermem_tier_stats *out);

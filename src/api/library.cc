@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "api/preload_abi.h"
+#include "migrate/world_stop.h"
 #include "runtime/runtime.h"
 
 #define TIERMEM_EXPORT __attribute__((visibility("default")))
@@ -29,6 +30,14 @@ TIERMEM_EXPORT size_t tiermem_preload_usable_size(const void* ptr) {
 TIERMEM_EXPORT void tiermem_preload_prepare_fork(void) { tiermem::runtime::PrepareFork(); }
 TIERMEM_EXPORT void tiermem_preload_after_fork_parent(void) { tiermem::runtime::AfterForkParent(); }
 TIERMEM_EXPORT void tiermem_preload_after_fork_child(void) { tiermem::runtime::AfterForkChild(); }
+
+TIERMEM_EXPORT int tiermem_preload_stop_signal(void) {
+  return tiermem::migrate::StopHandlerInstalled() ? tiermem::migrate::StopSignal() : 0;
+}
+
+TIERMEM_EXPORT void tiermem_preload_program_stop_action(const struct sigaction* act, struct sigaction* old) {
+  tiermem::migrate::SetProgramStopAction(act, old);
+}
 
 }  // extern "C"
 

@@ -30,6 +30,14 @@ void tiermem_preload_prepare_fork(void);
 void tiermem_preload_after_fork_parent(void);
 void tiermem_preload_after_fork_child(void);
 
+struct sigaction;
+// The mover's stop-the-world signal, or 0 when it is not in use (DRAM only,
+// or its handler could not be installed).
+int tiermem_preload_stop_signal(void);
+// The program's sigaction on that signal: recorded, and run for deliveries
+// that are not the mover's.
+void tiermem_preload_program_stop_action(const struct sigaction* act, struct sigaction* old);
+
 #ifdef __cplusplus
 }
 #endif

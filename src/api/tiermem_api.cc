@@ -8,12 +8,42 @@
 #include <cstdio>
 #include <cstring>
 
+#include "migrate/mover.h"
 #include "runtime/runtime.h"
+#include "runtime/tiering_setup.h"
 
 #define TIERMEM_EXPORT __attribute__((visibility("default")))
 
 using tiermem::heap::TieredHeap;
 using tiermem::runtime::Heap;
+
+namespace {
+
+// Calls fn(slot) for each carved extent of [addr, addr+len); -EINVAL if the
+// range is not all tiered memory.
+template <class Fn>
+int ForEachSlot(void* addr, size_t len, Fn fn) {
+  TieredHeap* heap = Heap();
+  if (heap == nullptr || len == 0 || !heap->Contains(addr) || !heap->Contains(static_cast<char*>(addr) + len - 1)) {
+    return -EINVAL;
+  }
+  const auto& image = heap->image();
+  const size_t first = image.SlotOf(addr);
+  const size_t last = image.SlotOf(static_cast<char*>(addr) + len - 1);
+  for (size_t s = first; s <= last; ++s) {
+    if (image.state(s) == tiermem::heap::SlotState::kUnused) return -EINVAL;
+  }
+  for (size_t s = first; s <= last; ++s) fn(s);
+  return 0;
+}
+
+int Result(int rc) {
+  if (rc == 0) return 0;
+  errno = -rc;
+  return -1;
+}
+
+}  // namespace
 
 extern "C" {
 
@@ -74,12 +104,32 @@ TIERMEM_EXPORT void tiermem_free(void* ptr) {
 
 TIERMEM_EXPORT int tiermem_move(void* addr, size_t len, int tier) {
   TieredHeap* heap = Heap();
-  const int rc = heap != nullptr ? heap->MoveToTier(addr, len, tier) : -EINVAL;
+  const int rc = heap != nullptr ? tiermem::migrate::MoveRange(heap, addr, len, tier) : -EINVAL;
   if (rc != 0) {
     errno = -rc;
     return -1;
   }
   return 0;
+}
+
+TIERMEM_EXPORT int tiermem_pin(void* addr, size_t len) {
+  return Result(ForEachSlot(addr, len, [](size_t s) { Heap()->image().pins(s).fetch_add(1); }));
+}
+
+TIERMEM_EXPORT int tiermem_unpin(void* addr, size_t len) {
+  return Result(ForEachSlot(addr, len, [](size_t s) {
+    std::atomic<uint16_t>& pins = Heap()->image().pins(s);
+    uint16_t n = pins.load();
+    while (n != 0 && !pins.compare_exchange_weak(n, n - 1)) {
+    }
+  }));
+}
+
+TIERMEM_EXPORT int tiermem_hint(void* addr, size_t len, int hint) {
+  if (hint != TIERMEM_HINT_COLD && hint != TIERMEM_HINT_HOT) return Result(-EINVAL);
+  return Result(ForEachSlot(addr, len, [hint](size_t s) {
+    if (auto* sampler = tiermem::runtime::Sampler()) sampler->Hint(s, hint == TIERMEM_HINT_HOT);
+  }));
 }
 
 TIERMEM_EXPORT int tiermem_tier_of(const void* ptr) {

@@ -43,6 +43,22 @@ struct TierSpec {
   bool IsFileTier() const { return kind == TierKind::kNvme || (kind == TierKind::kPmem && !path.empty()); }
 };
 
+// [tiering]: the heat sampler and the tiering loop (src/heat, src/tiering).
+struct TieringSpec {
+  bool enabled = true;                 // moves on; TIERMEM_TIERING=off overrides
+  uint32_t high_watermark_pct = 95;    // of the DRAM budget: above it, cold extents move down
+  uint32_t low_watermark_pct = 85;     // ... until DRAM is under this
+  uint64_t promote_rate = 512ull << 20;  // bytes per second moved up, at most
+  uint64_t demote_rate = 512ull << 20;   // bytes per second moved down, at most
+  uint32_t min_residency_ms = 3000;    // an extent that moved stays at least this long
+  uint32_t hot_threshold = 50;         // per mille of samples touched: worth promoting
+  uint32_t hysteresis = 100;           // per mille: a swap needs this much more heat
+  uint32_t aggregation_ms = 1000;      // heat window
+  uint32_t min_regions = 10;           // sampler regions (DAMON-style)
+  uint32_t max_regions = 200;
+  uint32_t max_pause_ms = 10;          // target bound on one stop-the-world pause
+};
+
 struct Policy {
   std::string source;               // file name, or "<built-in default>"
   std::string name;                 // [policy] name
@@ -52,7 +68,8 @@ struct Policy {
   std::vector<TierSpec> tiers;      // fastest first; allocations spill down this order
   bool strict = false;              // on a bad policy: exit instead of running DRAM-only
   uint32_t purge_delay_ms = 1000;   // how long freed tiered memory stays mapped before it is punched
-  uint32_t writeback_interval_ms = 50;  // file-tier page-cache governor period
+  uint32_t writeback_interval_ms = 50;  // file-tier page-cache governor period, and heat sampling interval
+  TieringSpec tiering;
 };
 
 }  // namespace tiermem::config

@@ -21,10 +21,14 @@
 namespace tiermem::config::internal {
 namespace {
 
-constexpr std::string_view kRootKeys[] = {"policy", "tiers"};
+constexpr std::string_view kRootKeys[] = {"policy", "tiers", "tiering"};
 constexpr std::string_view kPolicyKeys[] = {
     "name",   "extent_size",    "image_size",           "tiered_min_size",
     "strict", "purge_delay_ms", "writeback_interval_ms"};
+constexpr std::string_view kTieringKeys[] = {
+    "enabled",       "high_watermark", "low_watermark",  "promote_rate", "demote_rate",
+    "min_residency_ms", "hot_threshold", "hysteresis",   "aggregation_ms", "min_regions",
+    "max_regions",   "max_pause_ms"};
 constexpr std::string_view kTierKeys[] = {"name", "kind", "nodes", "path", "budget"};
 
 constexpr size_t kMaxPolicyNameLength = 63;
@@ -184,6 +188,7 @@ class PolicyReader {
     CheckKnownKeys(root, "", kRootKeys, kPolicyKeys,
                    "; policy settings belong in the [policy] table");
     if (const toml::node* section = root.get("policy")) ReadPolicySection(*section);
+    if (const toml::node* section = root.get("tiering")) ReadTieringSection(*section);
     ReadTiers(root);
     if (error_) return std::move(*error_);
     return std::move(policy_);
@@ -380,6 +385,57 @@ class PolicyReader {
     if (const toml::node* interval = table->get("writeback_interval_ms")) {
       ReadMilliseconds(*interval, "policy.writeback_interval_ms", kMinWritebackIntervalMs,
                        kMaxWritebackIntervalMs, &policy_.writeback_interval_ms);
+    }
+  }
+
+  void ReadTieringSection(const toml::node& node) {
+    const toml::table* table = node.as_table();
+    if (table == nullptr) {
+      Fail(LineOf(node), "tiering", std::string("expected a table ([tiering]), got ") + TypeName(node));
+      return;
+    }
+    CheckKnownKeys(*table, "tiering", kTieringKeys, kPolicyKeys, "; it belongs in [policy]");
+    TieringSpec& t = policy_.tiering;
+    if (const toml::node* v = table->get("enabled")) ReadBool(*v, "tiering.enabled", &t.enabled);
+    auto read_u32 = [&](const char* key, int64_t min, int64_t max, uint32_t* out) {
+      if (const toml::node* v = table->get(key)) {
+        int64_t value = 0;
+        if (ReadInteger(*v, std::string("tiering.") + key, min, max, &value)) *out = static_cast<uint32_t>(value);
+      }
+    };
+    read_u32("high_watermark", 1, 100, &t.high_watermark_pct);
+    read_u32("low_watermark", 0, 99, &t.low_watermark_pct);
+    read_u32("min_residency_ms", 0, 3600000, &t.min_residency_ms);
+    read_u32("hot_threshold", 0, 1000, &t.hot_threshold);
+    read_u32("hysteresis", 0, 1000, &t.hysteresis);
+    read_u32("aggregation_ms", 10, 60000, &t.aggregation_ms);
+    read_u32("min_regions", 1, 10000, &t.min_regions);
+    read_u32("max_regions", 2, 100000, &t.max_regions);
+    read_u32("max_pause_ms", 1, 1000, &t.max_pause_ms);
+    for (const char* key : {"promote_rate", "demote_rate"}) {
+      if (const toml::node* v = table->get(key)) {
+        uint64_t value = 0;
+        if (ReadSize(*v, std::string("tiering.") + key, &value)) {
+          if (value < kMinExtentSize) {
+            Fail(LineOf(*v), std::string("tiering.") + key,
+                 "must be at least " + FormatSize(kMinExtentSize) + " per second, got " + ExactSize(value));
+          } else {
+            (key[0] == 'p' ? t.promote_rate : t.demote_rate) = value;
+          }
+        }
+      }
+    }
+    if (t.low_watermark_pct >= t.high_watermark_pct) {
+      const toml::node* v = table->get("low_watermark");
+      Fail(LineOf(v != nullptr ? *v : node), "tiering.low_watermark",
+           "must be below high_watermark (" + std::to_string(t.high_watermark_pct) + "), got " +
+               std::to_string(t.low_watermark_pct));
+    }
+    if (t.min_regions * 2 > t.max_regions) {
+      const toml::node* v = table->get("max_regions");
+      Fail(LineOf(v != nullptr ? *v : node), "tiering.max_regions",
+           "must be at least twice min_regions (" + std::to_string(t.min_regions) + "), got " +
+               std::to_string(t.max_regions));
     }
   }
 

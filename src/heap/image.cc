@@ -13,16 +13,24 @@ bool HeapImage::Reserve(uint64_t size, uint64_t extent_size) {
   if (base == nullptr) return false;
   const size_t slots = size / extent_size;
   // The table is touched sparsely: MAP_NORESERVE pages appear on first use.
-  size_t table_bytes = slots * (sizeof(std::atomic<uint64_t>) + sizeof(std::atomic<uint8_t>) + sizeof(std::atomic<SlotState>));
+  // Per slot: ledger word (8), pins (2), home (1), state (1), owner (1).
+  const size_t table_bytes = slots * (sizeof(uint64_t) + sizeof(uint16_t) + 3);
   void* table = mmap(nullptr, table_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                      -1, 0);
   if (table == MAP_FAILED) {
     munmap(base, size);
     return false;
   }
-  ledger_ = static_cast<std::atomic<uint64_t>*>(table);
-  homes_ = reinterpret_cast<std::atomic<uint8_t>*>(static_cast<char*>(table) + slots * sizeof(uint64_t));
-  states_ = reinterpret_cast<std::atomic<SlotState>*>(static_cast<char*>(table) + slots * (sizeof(uint64_t) + 1));
+  char* cursor = static_cast<char*>(table);
+  ledger_ = reinterpret_cast<std::atomic<uint64_t>*>(cursor);
+  cursor += slots * sizeof(uint64_t);
+  pins_ = reinterpret_cast<std::atomic<uint16_t>*>(cursor);
+  cursor += slots * sizeof(uint16_t);
+  homes_ = reinterpret_cast<std::atomic<uint8_t>*>(cursor);
+  cursor += slots;
+  states_ = reinterpret_cast<std::atomic<SlotState>*>(cursor);
+  cursor += slots;
+  owners_ = reinterpret_cast<std::atomic<uint8_t>*>(cursor);
   // Zero pages read as kUnused with no live bytes.
   base_ = reinterpret_cast<uintptr_t>(base);
   size_ = size;

@@ -51,19 +51,29 @@ class HeapImage {
   // Whose backing file the slot is mapped from. Fixed for memory-to-memory
   // moves, which leave the file and the address alone.
   uint8_t home(size_t slot) const { return homes_[slot].load(std::memory_order_acquire); }
-  // A freshly carved slot: home and tier, no live bytes.
+  // The tier whose jemalloc arena carved the slot. Fixed: the arena keeps
+  // the slot whatever tier its data moves to, and its hooks (commit before
+  // reuse or not) follow the owner's kind.
+  uint8_t owner(size_t slot) const { return owners_[slot].load(std::memory_order_acquire); }
+  void set_home(size_t slot, uint8_t tier) { homes_[slot].store(tier, std::memory_order_release); }
+  // A freshly carved slot: home, owner and tier, no live bytes.
   void Assign(size_t slot, uint8_t tier) {
+    owners_[slot].store(tier, std::memory_order_release);
     homes_[slot].store(tier, std::memory_order_release);
     ledger_[slot].store(static_cast<uint64_t>(tier) << kTierShift, std::memory_order_release);
   }
   // The slot's ledger word: tier in the top byte, live bytes below. Frees
   // and moves update it with one compare-and-swap, so every byte is released
   // from exactly the tier that counted it at that moment.
-  std::atomic<uint64_t>& ledger(size_t slot) { return ledger_[slot]; }
+  std::atomic<uint64_t>& ledger(size_t slot) const { return ledger_[slot]; }
   static constexpr unsigned kTierShift = 56;
   static constexpr uint64_t kBytesMask = (uint64_t{1} << kTierShift) - 1;
   SlotState state(size_t slot) const { return states_[slot].load(std::memory_order_acquire); }
   void set_state(size_t slot, SlotState s) { states_[slot].store(s, std::memory_order_release); }
+  // Pinned slots never move (tiermem_pin): buffers under DMA, latency-
+  // critical data. A count, so nested pins of one extent compose.
+  std::atomic<uint16_t>& pins(size_t slot) const { return pins_[slot]; }
+  bool pinned(size_t slot) const { return pins_[slot].load(std::memory_order_acquire) != 0; }
 
  private:
   uintptr_t base_ = 0;
@@ -76,6 +86,8 @@ class HeapImage {
   std::atomic<uint64_t>* ledger_ = nullptr;
   std::atomic<uint8_t>* homes_ = nullptr;
   std::atomic<SlotState>* states_ = nullptr;
+  std::atomic<uint8_t>* owners_ = nullptr;
+  std::atomic<uint16_t>* pins_ = nullptr;
 };
 
 }  // namespace tiermem::heap

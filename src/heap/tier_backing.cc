@@ -1,5 +1,7 @@
 #include "heap/tier_backing.h"
 
+#include <sys/mman.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -60,6 +62,19 @@ int TierBacking::Commit(uint64_t offset, uint64_t len) const {
 }
 
 int TierBacking::Release(uint64_t offset, uint64_t len) const { return os::PunchHole(fd_, offset, len); }
+
+int TierBacking::Zero(uint64_t offset, uint64_t len) const { return os::ZeroRange(fd_, offset, len); }
+
+int TierBacking::BindRange(uint64_t offset, uint64_t len) const {
+  if (file_tier_ || nodes_.empty()) return 0;
+  // shmem keeps the policy per file range: set it through a short-lived
+  // mapping (a long-lived second mapping would stop move_pages).
+  void* view = mmap(nullptr, len, PROT_READ, MAP_SHARED, fd_, static_cast<off_t>(offset));
+  if (view == MAP_FAILED) return -errno;
+  const int rc = os::BindToNodes(view, len, nodes_);
+  munmap(view, len);
+  return rc;
+}
 
 uint64_t TierBacking::AllocatedBytes() const { return os::AllocatedBytes(fd_); }
 

@@ -35,6 +35,12 @@ class TierBacking {
   int Commit(uint64_t offset, uint64_t len) const;
   // Gives the blocks of a range back; later reads see zeros.
   int Release(uint64_t offset, uint64_t len) const;
+  // Reads as zeros from now on but keeps the blocks (file tiers).
+  int Zero(uint64_t offset, uint64_t len) const;
+  // Memory tiers on NUMA nodes: sets the binding of a file range that is not
+  // mapped yet, so pages written into it with pwrite land on the tier's
+  // nodes. Nothing to do for file tiers and unbound memory.
+  int BindRange(uint64_t offset, uint64_t len) const;
 
   bool is_file_tier() const { return file_tier_; }
   // The NUMA nodes a memory tier binds its pages to (empty: no binding).

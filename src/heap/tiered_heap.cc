@@ -301,62 +301,6 @@ void* TieredHeap::MapNewSlots(int t, size_t size, size_t alignment) {
   return addr;
 }
 
-int TieredHeap::MoveToTier(const void* p, size_t len, int to) {
-  if (to < 0 || to >= tier_count_ || len == 0 || !image_.Contains(p) ||
-      !image_.Contains(static_cast<const char*>(p) + len - 1)) {
-    return -EINVAL;
-  }
-  Tier& dest = tiers_[to];
-  if (dest.backing.is_file_tier()) return -ENOTSUP;
-  if (dest.closed.load(std::memory_order_acquire)) return -ENOMEM;
-  const size_t first = image_.SlotOf(p);
-  const size_t last = image_.SlotOf(static_cast<const char*>(p) + len - 1);
-  int rc = 0;
-  pthread_mutex_lock(&map_lock_);  // no fork remap or eviction meanwhile
-  for (size_t s = first; s <= last && rc == 0; ++s) {
-    if (image_.state(s) == SlotState::kUnused) {
-      rc = -EINVAL;
-    } else if (tiers_[image_.home(s)].backing.is_file_tier()) {
-      rc = -ENOTSUP;
-    } else if (image_.state(s) != SlotState::kShared) {
-      rc = -EBUSY;  // pages mapped by a child too cannot move
-    } else if (image_.tier(s) != to) {
-      // Room first, then pages, then books: a refused budget moves nothing,
-      // and a refused mbind gives the room back.
-      std::atomic<uint64_t>& ledger = image_.ledger(s);
-      uint64_t word = ledger.load(std::memory_order_acquire);
-      uint64_t bytes = word & HeapImage::kBytesMask;
-      if (!dest.budget.TryReserve(bytes)) {
-        rc = -ENOMEM;
-        break;
-      }
-      const int moved = os::MoveToNodes(image_.SlotAddress(s), image_.extent_size(), dest.backing.nodes());
-      if (moved != 0) {
-        dest.budget.Release(bytes);
-        rc = moved;
-        break;
-      }
-      // Take the slot's live bytes over to `to`, atomically with frees.
-      for (;;) {
-        const uint64_t now = word & HeapImage::kBytesMask;
-        if (now != bytes) {  // a free or placement raced: the pages are here now
-          dest.budget.Release(bytes);
-          dest.budget.Add(now);
-          bytes = now;
-        }
-        const uint64_t moved_word = (static_cast<uint64_t>(to) << HeapImage::kTierShift) | bytes;
-        if (ledger.compare_exchange_weak(word, moved_word, std::memory_order_acq_rel)) break;
-      }
-      const int from = static_cast<int>(word >> HeapImage::kTierShift);
-      tiers_[from].budget.Release(bytes);
-      tiers_[from].counters.extents.fetch_sub(1, std::memory_order_relaxed);
-      dest.counters.extents.fetch_add(1, std::memory_order_relaxed);
-    }
-  }
-  pthread_mutex_unlock(&map_lock_);
-  return rc;
-}
-
 bool TieredHeap::CommitRange(void* addr, size_t len) {
   const uint64_t extent = image_.extent_size();
   const auto start = reinterpret_cast<uintptr_t>(addr);
@@ -391,9 +335,23 @@ bool TieredHeap::ReleaseRange(void* addr, size_t len, bool must_read_zero) {
     const uintptr_t stop = end < slot_end ? end : slot_end;
     const Tier& tier = tiers_[image_.home(slot)];
     const uint64_t offset = image_.SlotOffset(slot) + (p - slot_start);
+    // A whole moved slot that jemalloc purges holds nothing live, and
+    // jemalloc holds it while purging: the moment to send it home.
+    if (p == slot_start && stop == slot_end && image_.state(slot) == SlotState::kShared && !forking_ &&
+        (image_.home(slot) != image_.owner(slot) || image_.tier(slot) != image_.owner(slot)) &&
+        ReturnSlotHomeLocked(slot) == 0) {
+      p = stop;
+      continue;
+    }
     switch (image_.state(slot)) {
       case SlotState::kShared:
-        failed |= tier.backing.Release(offset, stop - p) != 0;
+        // A slot of a memory tier's arena that moved down to a file keeps
+        // its disk blocks: that arena never commits before it reuses memory.
+        if (tier.backing.is_file_tier() && !tiers_[image_.owner(slot)].backing.is_file_tier()) {
+          failed |= tier.backing.Zero(offset, stop - p) != 0;
+        } else {
+          failed |= tier.backing.Release(offset, stop - p) != 0;
+        }
         break;
       case SlotState::kPrivate:
         // A fork left this slot as a copy-on-write view of a file the child

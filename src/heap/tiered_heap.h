@@ -77,15 +77,6 @@ class TieredHeap {
   void* Reallocate(void* p, size_t size);
   size_t UsableSize(const void* p) const;
 
-  // Moves the extents holding [p, p+len) to memory tier `to`: the kernel
-  // moves their pages to `to`'s nodes (no copy, no pause, same address) and
-  // their live bytes move to `to`'s budget. Memory tiers only for now:
-  // moves to or from a file tier need the copy engine. Returns 0, or -EINVAL
-  // (not tiered memory, bad tier), -ENOTSUP (a file tier), -EBUSY (an extent
-  // still shared copy-on-write with a forked child), -ENOMEM (`to`'s budget
-  // is full: extents moved before that stay moved).
-  int MoveToTier(const void* p, size_t len, int to);
-
   bool Contains(const void* p) const { return image_.Contains(p); }
   int TierOf(const void* p) const;
 
@@ -94,6 +85,34 @@ class TieredHeap {
   const HeapImage& image() const { return image_; }
   uint64_t tiered_min_size() const { return tiered_min_size_; }
   uint64_t failed_allocations() const { return failed_.load(std::memory_order_relaxed); }
+
+  // ---- Slot moves (slot_moves.cc): the primitives of the migration engine
+  // (src/migrate), which decides when and holds the program's threads.
+  enum class MoveHow { kStay, kPages, kCopy };
+  // Held across a batch of moves: no carving, purge, fork remap or governor
+  // zap meanwhile. Taken before the world is stopped, never inside.
+  void LockSlots() { pthread_mutex_lock(&map_lock_); }
+  void UnlockSlots() { pthread_mutex_unlock(&map_lock_); }
+  // How slot `s` can reach tier `to`: kStay (already there), kPages
+  // (memory to memory: the kernel moves the pages, no pause) or kCopy (to
+  // or from a file: copy and switch the mapping while writers are held).
+  // A slot a fork left copy-on-write (private) can only be copied: that
+  // also makes it the process's own (shared) again. Returns 0 or -EINVAL
+  // (unused slot, bad tier), -EBUSY (pinned), -ENOMEM (`to` is closed).
+  int PlanMove(size_t s, int to, MoveHow* how) const;
+  // kPages. Caller holds LockSlots. 0 or -errno; -ENOMEM: `to` is full.
+  int MovePagesLocked(size_t s, int to);
+  // kCopy: copies the slot's data into `to`'s file at the slot's offset,
+  // maps the slot from there and punches the old copy. Caller holds
+  // LockSlots and has stopped every thread that could write the slot
+  // (migrate/world_stop.h). Does not allocate. On failure the slot is as it
+  // was. *copied gets the bytes of data copied.
+  int RehomeLocked(size_t s, int to, uint64_t* copied);
+  // Around a kCopy, outside the pause: read a file-tier source into the page
+  // cache first, so the pause copies from memory; after a move down to a
+  // file tier, write the data back and drop it, so it really leaves DRAM.
+  void PrefetchSlot(size_t s);
+  void SettleSlot(size_t s);
 
   // fork(): see fork.cc.
   void PrepareFork();
@@ -132,6 +151,15 @@ class TieredHeap {
   // from the tiers its slots are on now.
   void Charge(const void* p, size_t bytes, int reserved_on);
   void Discharge(const void* p, size_t bytes);
+  // Moves slot s's live bytes to `to`'s budget (reserved there already as
+  // `reserved`), atomically with frees; returns the tier they left.
+  int TakeOverLedger(size_t s, int to, uint64_t reserved);
+  // A slot's arena belongs to its owner tier and keeps the slot wherever
+  // its data moved; blocks the arena placed there again would land on the
+  // slot's current tier, not the one asked for. So when jemalloc purges a
+  // whole moved slot (nothing in it is live, and jemalloc holds it), the
+  // slot goes back to its owner's file, empty. Caller holds map_lock_.
+  int ReturnSlotHomeLocked(size_t s);
   template <class Fn>
   void ForEachSlotPiece(const void* p, size_t len, Fn fn);
   bool CreateArena(int tier, int index);

@@ -56,6 +56,46 @@ int PunchHole(int fd, uint64_t offset, uint64_t len) {
   return 0;
 }
 
+int ZeroRange(int fd, uint64_t offset, uint64_t len) {
+  if (fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                static_cast<off_t>(len)) == 0) {
+    return 0;
+  }
+  if (errno != EOPNOTSUPP) return -errno;
+  const int rc = PunchHole(fd, offset, len);
+  return rc != 0 ? rc : ReserveBlocks(fd, offset, len);
+}
+
+bool NextDataRange(int fd, uint64_t from, uint64_t end, uint64_t* start, uint64_t* len) {
+  const off_t data = lseek(fd, static_cast<off_t>(from), SEEK_DATA);
+  if (data < 0 || static_cast<uint64_t>(data) >= end) return false;  // ENXIO: only a hole is left
+  off_t hole = lseek(fd, data, SEEK_HOLE);
+  if (hole < 0 || static_cast<uint64_t>(hole) > end) hole = static_cast<off_t>(end);
+  *start = static_cast<uint64_t>(data);
+  *len = static_cast<uint64_t>(hole - data);
+  return true;
+}
+
+int WriteFully(int fd, const void* src, uint64_t len, uint64_t offset) {
+  const char* p = static_cast<const char*>(src);
+  while (len > 0) {
+    const ssize_t n = pwrite(fd, p, len, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (n == 0) return -EIO;
+    p += n;
+    len -= static_cast<uint64_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return 0;
+}
+
+void Prefetch(int fd, uint64_t offset, uint64_t len) {
+  posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(len), POSIX_FADV_WILLNEED);
+}
+
 uint64_t AllocatedBytes(int fd) {
   struct stat st;
   if (fstat(fd, &st) != 0) return 0;

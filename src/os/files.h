@@ -25,6 +25,24 @@ uint64_t FreeBytesOnFilesystem(int fd);
 // Returns 0 or -errno.
 int PunchHole(int fd, uint64_t offset, uint64_t len);
 
+// Zeroes [offset, offset+len) but keeps its blocks allocated (unwritten
+// extents), so later writes through a mapping cannot hit a full disk.
+// Falls back to punch + reserve where ZERO_RANGE is unsupported.
+int ZeroRange(int fd, uint64_t offset, uint64_t len);
+
+// The first range of data (not hole) in [from, end): sets *start and *len
+// and returns true, or false when the rest is a hole. Uses SEEK_DATA /
+// SEEK_HOLE, so the fd's file offset changes: only for fds nobody else
+// reads with read()/write().
+bool NextDataRange(int fd, uint64_t from, uint64_t end, uint64_t* start, uint64_t* len);
+
+// Writes len bytes from `src` at `offset` of fd, retrying short writes.
+// `src` may be a mapping that faults while the kernel reads it.
+int WriteFully(int fd, const void* src, uint64_t len, uint64_t offset);
+
+// Starts reading [offset, offset+len) into the page cache, without waiting.
+void Prefetch(int fd, uint64_t offset, uint64_t len);
+
 // Bytes of blocks the file holds (st_blocks * 512): the memory a memfd
 // costs, or the disk an O_TMPFILE costs.
 uint64_t AllocatedBytes(int fd);

@@ -1,5 +1,6 @@
 #include "os/vm.h"
 
+#include <fcntl.h>
 #include <numaif.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -60,6 +61,24 @@ int MoveToNodes(void* addr, size_t len, const std::vector<int>& nodes) {
 }
 
 int DropMappings(void* addr, size_t len) { return madvise(addr, len, MADV_DONTNEED) == 0 ? 0 : -errno; }
+
+int OpenPagemap() {
+  const int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  return fd >= 0 ? fd : -errno;
+}
+
+bool PagePresent(int pagemap_fd, uintptr_t addr) {
+  uint64_t entry = 0;
+  const off_t at = static_cast<off_t>(addr / PageSize() * sizeof entry);
+  if (pread(pagemap_fd, &entry, sizeof entry, at) != static_cast<ssize_t>(sizeof entry)) return false;
+  return (entry >> 63) & 1;
+}
+
+bool PageInCore(uintptr_t addr) {
+  unsigned char v = 0;
+  const uintptr_t page = addr & ~(static_cast<uintptr_t>(PageSize()) - 1);
+  return mincore(reinterpret_cast<void*>(page), PageSize(), &v) == 0 && (v & 1);
+}
 
 uint64_t ResidentBytes(const void* addr, size_t len) {
   const size_t page = PageSize();

@@ -34,6 +34,15 @@ int DropMappings(void* addr, size_t len);
 // (mincore), counting pages of the backing that are in memory.
 uint64_t ResidentBytes(const void* addr, size_t len);
 
+// Opens /proc/self/pagemap (close-on-exec). Returns an fd or -errno.
+int OpenPagemap();
+// Whether the page at `addr` is mapped in this process's page tables now
+// (bit 63 of its pagemap entry; readable without privileges).
+bool PagePresent(int pagemap_fd, uintptr_t addr);
+// Whether the page at `addr` is in memory (mincore): for a file mapping,
+// whether the file's page is in the page cache, mapped or not.
+bool PageInCore(uintptr_t addr);
+
 size_t PageSize();
 
 }  // namespace tiermem::os

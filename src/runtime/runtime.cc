@@ -14,6 +14,8 @@
 #include "runtime/report_page.h"
 #include "runtime/settings.h"
 #include "runtime/stats_export.h"
+#include "runtime/tiering_setup.h"
+#include "migrate/world_stop.h"
 
 namespace tiermem::runtime {
 namespace {
@@ -46,12 +48,22 @@ void RefreshAll() {
   }
 }
 
+uint64_t NowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000u + static_cast<uint64_t>(ts.tv_nsec) / 1000000u;
+}
+
 void* BackgroundLoop(void*) {
+  // This thread never writes the program's memory: a stop-the-world pause
+  // leaves it running (it is also the thread that usually asks for one).
+  migrate::ExemptThisThread();
   const timespec interval{static_cast<time_t>(g_interval_ms / 1000),
                           static_cast<long>(g_interval_ms % 1000) * 1000000L};
   for (;;) {
     heap::TieredHeap* heap = Heap();
     if (heap != nullptr) heap->EnforceDramBudget();
+    if (heap != nullptr) StepTiering(NowMs());
     if (heap != nullptr) heap->DecayIdleArenas();
     if (ReportPageUnclaimed() && HasPlacedData()) ClaimReportPage(ReportedPolicy());
     RefreshAll();
@@ -70,7 +82,15 @@ void StartBackgroundThread() {
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_attr_setstacksize(&attr, 256 << 10);
-  if (pthread_create(&thread, &attr, BackgroundLoop, nullptr) == 0) {
+  // glibc carves the program's static TLS out of the requested stack: a
+  // program with much of it leaves 256 KiB too small, so fall back to the
+  // default size then.
+  int rc = pthread_create(&thread, &attr, BackgroundLoop, nullptr);
+  if (rc != 0) {
+    pthread_attr_setstacksize(&attr, 8 << 20);
+    rc = pthread_create(&thread, &attr, BackgroundLoop, nullptr);
+  }
+  if (rc == 0) {
     pthread_setname_np(thread, "tiermem");
   } else {
     os::LogLine("cannot start the background thread; file-tier page cache will not be trimmed");
@@ -103,6 +123,13 @@ void Start() {
   if (error.empty()) {
     heap::TieredHeap::Create(*g_policy, plan.tiers, &error);
   }
+  if (!settings.tiering_value.empty()) {
+    os::LogLine("TIERMEM_TIERING=%s: expected on or off; using the policy's setting (%s)",
+                settings.tiering_value.c_str(), g_policy->tiering.enabled ? "on" : "off");
+  }
+  if (Heap() != nullptr) {
+    SetUpTiering(Heap(), g_policy->tiering, g_interval_ms, settings.tiering.value_or(g_policy->tiering.enabled));
+  }
   if (!error.empty()) {
     if (settings.strict || g_policy->strict) {
       os::LogLine("%s (TIERMEM_STRICT: exiting)", error.c_str());
@@ -127,17 +154,26 @@ void Start() {
 }
 
 void PrepareFork() {
-  if (heap::TieredHeap* heap = Heap()) heap->PrepareFork();
+  if (heap::TieredHeap* heap = Heap()) {
+    PauseTieringForFork();
+    heap->PrepareFork();
+  }
 }
 
 void AfterForkParent() {
-  if (heap::TieredHeap* heap = Heap()) heap->AfterForkParent();
+  if (heap::TieredHeap* heap = Heap()) {
+    heap->AfterForkParent();
+    ResumeTieringAfterFork(/*child=*/false);
+  }
   g_forks.fetch_add(1, std::memory_order_relaxed);
 }
 
 void AfterForkChild() {
   if (!g_started.load()) return;
-  if (heap::TieredHeap* heap = Heap()) heap->AfterForkChild();
+  if (heap::TieredHeap* heap = Heap()) {
+    heap->AfterForkChild();
+    ResumeTieringAfterFork(/*child=*/true);
+  }
   if (g_stats != nullptr) g_stats = ReplaceStatsPageInChild(g_stats, ReportedPolicy());
   ForgetReportPageInChild();
   if (Heap() != nullptr || g_stats != nullptr) StartBackgroundThread();

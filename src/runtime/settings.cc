@@ -27,6 +27,12 @@ Settings ReadSettings() {
   s.strict = IsTrue("TIERMEM_STRICT");
   s.verbose = IsTrue("TIERMEM_VERBOSE");
   s.disabled = IsTrue("TIERMEM_DISABLE");
+  if (auto tiering = Get("TIERMEM_TIERING")) {
+    const char* v = tiering->c_str();
+    if (strcasecmp(v, "on") == 0 || strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0) s.tiering = true;
+    else if (strcasecmp(v, "off") == 0 || strcmp(v, "0") == 0 || strcasecmp(v, "false") == 0) s.tiering = false;
+    else s.tiering_value = *tiering;
+  }
   if (auto fd = Get("TIERMEM_STATS_FD")) {
     char* end = nullptr;
     long v = strtol(fd->c_str(), &end, 10);

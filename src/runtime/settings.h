@@ -17,6 +17,8 @@ struct Settings {
   bool strict = false;                     // TIERMEM_STRICT=1: exit on a bad policy
   bool verbose = false;                    // TIERMEM_VERBOSE=1
   bool disabled = false;                   // TIERMEM_DISABLE=1: no tiering at all
+  std::optional<bool> tiering;             // TIERMEM_TIERING=on|off: heat and moves, over the policy
+  std::string tiering_value;               // what it said, for a warning when it is neither
 };
 
 Settings ReadSettings();

@@ -10,6 +10,8 @@
 #include <cstring>
 
 #include "heap/tiered_heap.h"
+#include "migrate/move_stats.h"
+#include "runtime/tiering_setup.h"
 #include "os/files.h"
 
 namespace tiermem::runtime {
@@ -77,6 +79,8 @@ void DescribeHeap(StatsPage* page, const config::Policy* policy) {
   page->magic = kStatsMagic;
 }
 
+void RefreshTieringStats(StatsPage* page);
+
 void RefreshStats(StatsPage* page) {
   if (page == nullptr) return;
   uint64_t epoch = 1;
@@ -105,8 +109,38 @@ void RefreshStats(StatsPage* page) {
     }
     page->failed_allocations.store(heap->failed_allocations(), std::memory_order_relaxed);
   }
+  RefreshTieringStats(page);
   page->untiered_bytes.store(allocated > tiered_live ? allocated - tiered_live : 0, std::memory_order_relaxed);
   page->update_ns.store(NowNs(), std::memory_order_relaxed);
+}
+
+static_assert(migrate::kPauseBuckets == kPauseBuckets, "pause histogram layouts differ");
+static_assert(heat::kHeatBuckets == kHeatBuckets, "heat histogram layouts differ");
+
+void RefreshTieringStats(StatsPage* page) {
+  const migrate::MoveStats& m = migrate::Stats();
+  auto copy = [](std::atomic<uint64_t>& to, const std::atomic<uint64_t>& from) {
+    to.store(from.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  };
+  copy(page->promotions, m.promotions);
+  copy(page->demotions, m.demotions);
+  copy(page->promoted_bytes, m.promoted_bytes);
+  copy(page->demoted_bytes, m.demoted_bytes);
+  copy(page->failed_moves, m.failed_moves);
+  copy(page->aborted_stops, m.aborted_stops);
+  copy(page->pauses, m.pauses);
+  copy(page->pause_total_us, m.pause_total_us);
+  copy(page->pause_max_us, m.pause_max_us);
+  for (int b = 0; b < kPauseBuckets; ++b) copy(page->pause_histogram[b], m.pause_histogram[b]);
+  copy(page->mover_cpu_ns, m.cpu_ns);
+  const heat::HeatSampler* sampler = Sampler();
+  page->tiering_enabled.store(sampler != nullptr, std::memory_order_relaxed);
+  if (sampler != nullptr) {
+    page->sampler_cpu_ns.store(sampler->cpu_ns(), std::memory_order_relaxed);
+    page->sampler_regions.store(sampler->region_count(), std::memory_order_relaxed);
+    page->heat_windows.store(sampler->windows(), std::memory_order_relaxed);
+    for (int b = 0; b < kHeatBuckets; ++b) page->heat_histogram[b].store(sampler->histogram()[b], std::memory_order_relaxed);
+  }
 }
 
 StatsPage* ReplaceStatsPageInChild(StatsPage* parent_page, const config::Policy* policy) {

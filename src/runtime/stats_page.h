@@ -12,9 +12,13 @@
 namespace tiermem::runtime {
 
 inline constexpr uint64_t kStatsMagic = 0x746965726d656d31ull;  // "tiermem1"
-inline constexpr uint32_t kStatsVersion = 1;
+inline constexpr uint32_t kStatsVersion = 2;
 inline constexpr int kMaxTiers = 8;
 inline constexpr const char kStatsMemfdName[] = "tiermem-stats";
+// Upper bounds of the pause histogram's buckets (the last takes the rest).
+inline constexpr uint32_t kPauseBucketsUs[] = {100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000};
+inline constexpr int kPauseBuckets = 11;
+inline constexpr int kHeatBuckets = 10;
 
 struct TierStats {
   char name[32];
@@ -47,6 +51,24 @@ struct StatsPage {
   std::atomic<uint64_t> forks;
   std::atomic<uint64_t> update_ns;          // CLOCK_MONOTONIC of the last refresh
   TierStats tiers[kMaxTiers];
+
+  // Heat and migration (version 2).
+  std::atomic<uint64_t> tiering_enabled;    // 1: the sampler and the tiering loop run
+  std::atomic<uint64_t> promotions;         // extents moved to a faster tier
+  std::atomic<uint64_t> demotions;          // extents moved to a slower tier
+  std::atomic<uint64_t> promoted_bytes;
+  std::atomic<uint64_t> demoted_bytes;
+  std::atomic<uint64_t> failed_moves;
+  std::atomic<uint64_t> aborted_stops;      // a thread did not stop in time; retried later
+  std::atomic<uint64_t> pauses;             // stop-the-world pauses
+  std::atomic<uint64_t> pause_total_us;
+  std::atomic<uint64_t> pause_max_us;
+  std::atomic<uint64_t> pause_histogram[kPauseBuckets];  // bounds: kPauseBucketsUs
+  std::atomic<uint64_t> mover_cpu_ns;
+  std::atomic<uint64_t> sampler_cpu_ns;
+  std::atomic<uint64_t> sampler_regions;
+  std::atomic<uint64_t> heat_windows;
+  std::atomic<uint64_t> heat_histogram[kHeatBuckets];  // extents per tenth of heat, coldest first
 };
 
 }  // namespace tiermem::runtime

@@ -39,7 +39,8 @@ assert_status "plain run" 0 "$RC" "$ERR"
 assert_file_contains "plain run: verify=ok" "$OUT" "verify=ok"
 [[ $RC == 0 ]] || show_failures "$OUT"
 
-log "== torture: tiermem run --dram-budget $BUDGET --nvme-dir, ${SECS} s, fork every ${FORK_EVERY} s"
+log "== torture: tiermem run --dram-budget $BUDGET --nvme-dir, ${SECS} s, fork every ${FORK_EVERY} s (tiering loop off: only the test's mover moves, so tiermem_tier_of must agree with each move)"
+export TIERMEM_TIERING=off
 capture torture -- tiermem_run --dram-budget "$BUDGET" --nvme-dir "$TM_NVME" -- \
   "$P" --seconds "$SECS" --fork-every "$FORK_EVERY" --min-moves "$MIN_MOVES"
 grep -E '^(torture|writes|moves|eintr|efault|forks|verify)' "$OUT" | sed 's/^/  | /'
@@ -69,6 +70,21 @@ assert_ge "moves nvme->dram after the first child exited (EBUSY does not stick)"
 forks=$(value forks "$OUT")
 assert_ge "forks" 2 "${forks:-missing}"
 assert_eq "children_ok == forks" "${forks:-missing}" "$(value children_ok "$OUT")"
+unset TIERMEM_TIERING
+
+log "== torture with the tiering loop on as well: two movers, the test's and the runtime's, $((SECS / 2)) s"
+cp "$OUT" "$TM_TMP/first-run.out"
+capture both -- tiermem_run --dram-budget "$BUDGET" --nvme-dir "$TM_NVME" -- \
+  "$P" --seconds "$((SECS / 2))" --fork-every "$FORK_EVERY" --min-moves 1
+grep -E '^(moves|verify)' "$OUT" | sed 's/^/  | /'
+grep -E '^moves: ' "$ERR" | sed 's/^/  | runtime /'
+assert_status "torture with tiering on: exit status (tier_of may disagree: the loop moves too)" 0 \
+  "$([[ $RC == 0 ]] || grep -q 'disagreed with a successful move' "$OUT" && [[ -z $(grep -E 'MISMATCH|EFAULT' "$OUT") ]] && echo 0 || echo "$RC")" "$ERR"
+assert_file_contains "torture with tiering on: verify=ok" "$OUT" "verify=ok"
+assert_eq "torture with tiering on: efault" 0 "$(value efault "$OUT")"
+runtime_moves=$(sed -n 's/^moves: \([0-9]*\) up.*, \([0-9]*\) down.*/\1 \2/p' "$ERR")
+info "runtime's own counters (up down): ${runtime_moves:-none}"
+cp "$TM_TMP/first-run.out" "$OUT"
 info "retried: EAGAIN=$(value EAGAIN "$OUT") EBUSY=$(value EBUSY "$OUT") ENOMEM=$(value ENOMEM "$OUT"), eintr=$(value eintr "$OUT")"
 if ((TM_FAIL > 0)); then
   show_failures "$OUT"

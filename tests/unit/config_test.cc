@@ -206,6 +206,11 @@ TEST(ExamplePolicies, PandasNode) {
   EXPECT_EQ(policy.tiers[1].kind, TierKind::kNvme);
   EXPECT_EQ(policy.tiers[1].path, "/var/tmp");
   EXPECT_EQ(policy.tiers[1].budget, 200 * GiB);
+  EXPECT_TRUE(policy.tiering.enabled);
+  EXPECT_EQ(policy.tiering.hot_threshold, 100u);
+  EXPECT_EQ(policy.tiering.min_residency_ms, 5000u);
+  EXPECT_EQ(policy.tiering.promote_rate, 512 * MiB);
+  EXPECT_EQ(policy.tiering.low_watermark_pct, 85u);
 }
 
 TEST(ExamplePolicies, SparkExecutor) {

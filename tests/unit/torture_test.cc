@@ -2,7 +2,7 @@
 // tests/integration/torture.sh): heap buffers on a DRAM memfd tier and an
 // NVMe file tier are rewritten by four writer threads (plain stores, memcpy,
 // read() from a pipe, recv() from a socketpair; the last two fed by feeder
-// threads) while a mover thread calls MoveToTier() back and forth between
+// threads) while a mover thread calls migrate::MoveRange back and forth between
 // the tiers without pause. Every word of generation g of buffer b is a
 // function of (b, g, offset), so each writer verifies a buffer before it
 // writes the next generation, and the test verifies everything at the end
@@ -32,14 +32,10 @@
 #include <gtest/gtest.h>
 
 #include "heap/tiered_heap.h"
-// The migration engine (src/migrate) replaces TieredHeap::MoveToTier with
-// migrate::MoveRange; until it is on main, the heap's own call is used.
-#if __has_include("migrate/mover.h")
 #include "migrate/mover.h"
+#include "migrate/world_stop.h"
+
 #define TORTURE_MOVE_API "migrate::MoveRange"
-#else
-#define TORTURE_MOVE_API "TieredHeap::MoveToTier"
-#endif
 
 namespace tiermem::heap {
 namespace {
@@ -78,13 +74,7 @@ void PatternBytes(int b, uint64_t g, size_t off, size_t n, unsigned char* dst) {
 }
 
 // 0 or -errno, like the engine.
-int Move(TieredHeap* heap, const void* p, size_t len, int to) {
-#if __has_include("migrate/mover.h")
-  return migrate::MoveRange(heap, p, len, to);
-#else
-  return heap->MoveToTier(p, len, to);
-#endif
-}
+int Move(TieredHeap* heap, const void* p, size_t len, int to) { return migrate::MoveRange(heap, p, len, to); }
 
 double TestSeconds() {
   const char* s = getenv("TORTURE_TEST_SECONDS");
@@ -96,6 +86,9 @@ class TortureTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     signal(SIGPIPE, SIG_IGN);  // feeders see EPIPE when the writers are done
+    // The runtime installs the stop-the-world handler at start-up; a bare
+    // heap needs it too for moves to and from the file tier.
+    ASSERT_TRUE(migrate::InstallStopHandler());
     char tmpl[] = "/var/tmp/tiermem-torture-test-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;

@@ -1,0 +1,191 @@
+// Moving one slot of the heap image to another tier: the primitives the
+// migration engine (src/migrate) builds on. The engine decides what moves
+// and, for copies, holds every thread that could write the slot; these
+// functions only keep the books and the mappings right.
+//
+// Two ways to move:
+//  - memory tier to memory tier: the slot stays mapped from its home memfd
+//    and the kernel moves its pages to the other tier's NUMA nodes
+//    (mbind MPOL_MF_MOVE). Same address, same file, no pause.
+//  - anything involving a file tier: the data is written into the
+//    destination tier's file at the slot's offset (every tier file has the
+//    image's shape), the slot is mapped from there (MAP_FIXED over the old
+//    mapping) and the old copy is punched. The slot's home changes.
+#include <fcntl.h>
+#include <sys/mman.h>
+
+#include <cerrno>
+
+#include "heap/tiered_heap.h"
+#include "os/files.h"
+#include "os/vm.h"
+
+namespace tiermem::heap {
+
+int TieredHeap::PlanMove(size_t s, int to, MoveHow* how) const {
+  if (to < 0 || to >= tier_count_ || s >= image_.carved()) return -EINVAL;
+  if (image_.state(s) == SlotState::kUnused) return -EINVAL;
+  if (image_.pinned(s)) return -EBUSY;
+  if (image_.tier(s) == to) {
+    *how = MoveHow::kStay;
+    return 0;
+  }
+  if (tiers_[to].closed.load(std::memory_order_acquire)) return -ENOMEM;
+  // A fork left the slot a copy-on-write view of a file the child may still
+  // read: its pages cannot move, but its data can be copied into the
+  // destination's current file, which makes it this process's own again.
+  const bool home_is_file = tiers_[image_.home(s)].backing.is_file_tier();
+  const bool private_view = image_.state(s) == SlotState::kPrivate;
+  *how = private_view || home_is_file || tiers_[to].backing.is_file_tier() ? MoveHow::kCopy : MoveHow::kPages;
+  return 0;
+}
+
+int TieredHeap::TakeOverLedger(size_t s, int to, uint64_t reserved) {
+  std::atomic<uint64_t>& ledger = image_.ledger(s);
+  uint64_t word = ledger.load(std::memory_order_acquire);
+  uint64_t bytes = reserved;
+  for (;;) {
+    const uint64_t now = word & HeapImage::kBytesMask;
+    if (now != bytes) {  // a free or placement raced with the move
+      tiers_[to].budget.Release(bytes);
+      tiers_[to].budget.Add(now);
+      bytes = now;
+    }
+    const uint64_t moved = (static_cast<uint64_t>(to) << HeapImage::kTierShift) | bytes;
+    if (ledger.compare_exchange_weak(word, moved, std::memory_order_acq_rel)) break;
+  }
+  const int from = static_cast<int>(word >> HeapImage::kTierShift);
+  tiers_[from].budget.Release(bytes);
+  tiers_[from].counters.extents.fetch_sub(1, std::memory_order_relaxed);
+  tiers_[to].counters.extents.fetch_add(1, std::memory_order_relaxed);
+  return from;
+}
+
+int TieredHeap::MovePagesLocked(size_t s, int to) {
+  Tier& dest = tiers_[to];
+  // Room first, then pages, then books: a refused budget moves nothing,
+  // and a refused mbind gives the room back.
+  const uint64_t bytes = image_.ledger(s).load(std::memory_order_acquire) & HeapImage::kBytesMask;
+  if (!dest.budget.TryReserve(bytes)) return -ENOMEM;
+  const int rc = os::MoveToNodes(image_.SlotAddress(s), image_.extent_size(), dest.backing.nodes());
+  if (rc != 0) {
+    dest.budget.Release(bytes);
+    return rc;
+  }
+  TakeOverLedger(s, to, bytes);
+  return 0;
+}
+
+namespace {
+
+bool AllZero(const char* p, size_t len) {
+  const auto* words = reinterpret_cast<const uint64_t*>(p);
+  for (size_t i = 0; i < len / sizeof(uint64_t); ++i) {
+    if (words[i] != 0) return false;
+  }
+  return true;
+}
+
+// Writes the pages of [addr, addr+len) that hold anything but zeros to fd
+// at `offset`, runs of them in one write each.
+int CopyNonZeroPages(const char* addr, uint64_t len, int fd, uint64_t offset, uint64_t* copied) {
+  const size_t page = os::PageSize();
+  uint64_t run_start = 0, run_len = 0;
+  for (uint64_t at = 0; at <= len; at += page) {
+    const bool data = at < len && !AllZero(addr + at, page);
+    if (data) {
+      if (run_len == 0) run_start = at;
+      run_len += page;
+      continue;
+    }
+    if (run_len != 0) {
+      const int rc = os::WriteFully(fd, addr + run_start, run_len, offset + run_start);
+      if (rc != 0) return rc;
+      *copied += run_len;
+      run_len = 0;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int TieredHeap::RehomeLocked(size_t s, int to, uint64_t* copied) {
+  *copied = 0;
+  Tier& dest = tiers_[to];
+  const TierBacking& source = tiers_[image_.home(s)].backing;
+  const uint64_t extent = image_.extent_size();
+  const uint64_t offset = image_.SlotOffset(s);
+  char* const addr = static_cast<char*>(image_.SlotAddress(s));
+
+  const uint64_t bytes = image_.ledger(s).load(std::memory_order_acquire) & HeapImage::kBytesMask;
+  if (!dest.budget.TryReserve(bytes)) return -ENOMEM;
+  // A file destination gets the whole extent's blocks now: the slot's arena
+  // may write anywhere in it later without committing first.
+  int rc = dest.backing.is_file_tier() ? dest.backing.Commit(offset, extent) : dest.backing.BindRange(offset, extent);
+  // Only the data is copied: holes of the source read as zeros, and so does
+  // the destination's range (a fresh or punched hole, or zeroed blocks).
+  const bool private_view = image_.state(s) == SlotState::kPrivate;
+  if (private_view) {
+    // The file behind a private view is the previous generation, whose fd
+    // is gone: copy every page that is not all zeros, through the view.
+    rc = rc != 0 ? rc : CopyNonZeroPages(addr, extent, dest.backing.fd(), offset, copied);
+  } else {
+    uint64_t at = offset;
+    const uint64_t end = offset + extent;
+    uint64_t start = 0, len = 0;
+    while (rc == 0 && at < end && os::NextDataRange(source.fd(), at, end, &start, &len)) {
+      rc = os::WriteFully(dest.backing.fd(), addr + (start - offset), len, start);
+      *copied += len;
+      at = start + len;
+    }
+  }
+  if (rc == 0) rc = dest.backing.Map(addr, extent, offset, /*shared=*/true);
+  if (rc != 0) {
+    dest.backing.Release(offset, extent);
+    dest.budget.Release(bytes);
+    return rc;
+  }
+  // A private view's old file belongs to the child too: never punched.
+  if (!private_view) source.Release(offset, extent);
+  image_.set_state(s, SlotState::kShared);
+  image_.set_home(s, static_cast<uint8_t>(to));
+  TakeOverLedger(s, to, bytes);
+  return 0;
+}
+
+void TieredHeap::PrefetchSlot(size_t s) {
+  const TierBacking& home = tiers_[image_.home(s)].backing;
+  if (home.is_file_tier()) os::Prefetch(home.fd(), image_.SlotOffset(s), image_.extent_size());
+}
+
+void TieredHeap::SettleSlot(size_t s) {
+  const TierBacking& home = tiers_[image_.home(s)].backing;
+  if (home.is_file_tier()) os::WriteBackAndDrop(home.fd(), image_.SlotOffset(s), image_.extent_size());
+}
+
+int TieredHeap::ReturnSlotHomeLocked(size_t s) {
+  const uint8_t owner = image_.owner(s);
+  const uint64_t extent = image_.extent_size();
+  const uint64_t offset = image_.SlotOffset(s);
+  const uint8_t home = image_.home(s);
+  if (home != owner) {
+    // The owner's range was punched when the data left: it reads zeros.
+    const int rc = tiers_[owner].backing.Map(image_.SlotAddress(s), extent, offset, /*shared=*/true);
+    if (rc != 0) return rc;
+    tiers_[home].backing.Release(offset, extent);
+    image_.set_home(s, owner);
+  } else {
+    // Moved between nodes only: punch, and bind the range to the owner's
+    // nodes again (the move re-bound it), so new pages land there.
+    tiers_[home].backing.Release(offset, extent);
+    const int rc = os::BindToNodes(image_.SlotAddress(s), extent, tiers_[owner].backing.nodes());
+    if (rc != 0) return rc;
+  }
+  // Nothing live is left to account, but a ledger word is changed only
+  // with the budgets that go with it.
+  TakeOverLedger(s, owner, 0);
+  return 0;
+}
+
+}  // namespace tiermem::heap

@@ -1,0 +1,189 @@
+#include "migrate/mover.h"
+
+#include <pthread.h>
+#include <time.h>
+
+#include <cerrno>
+
+#include "migrate/move_stats.h"
+#include "migrate/world_stop.h"
+
+namespace tiermem::migrate {
+namespace {
+
+using heap::TieredHeap;
+using MoveHow = TieredHeap::MoveHow;
+
+// One mover at a time: the background thread's tiering and any API caller.
+pthread_mutex_t g_mover_lock = PTHREAD_MUTEX_INITIALIZER;
+MoverLimits g_limits;
+// Extents per pause, adapted to keep pauses under max_pause_us.
+int g_batch = 4;
+constexpr int kMaxBatch = 32;
+
+uint64_t NowNs(clockid_t clock) {
+  timespec ts;
+  clock_gettime(clock, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void RecordPause(uint64_t us) {
+  MoveStats& s = Stats();
+  s.pauses.fetch_add(1, std::memory_order_relaxed);
+  s.pause_total_us.fetch_add(us, std::memory_order_relaxed);
+  if (us > s.pause_max_us.load(std::memory_order_relaxed)) s.pause_max_us.store(us, std::memory_order_relaxed);
+  int b = 0;
+  while (b < kPauseBuckets - 1 && us > kPauseBucketsUs[b]) ++b;
+  s.pause_histogram[b].fetch_add(1, std::memory_order_relaxed);
+}
+
+void CountMove(int from, int to, uint64_t bytes) {
+  MoveStats& s = Stats();
+  if (to < from) {
+    s.promotions.fetch_add(1, std::memory_order_relaxed);
+    s.promoted_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  } else {
+    s.demotions.fetch_add(1, std::memory_order_relaxed);
+    s.demoted_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  }
+}
+
+// Copies one batch of slots with the world held. Returns how many moved;
+// -EAGAIN in *error when the world could not be stopped.
+size_t CopyBatch(TieredHeap* heap, const size_t* slots, size_t n, int to, int* error) {
+  for (size_t i = 0; i < n; ++i) heap->PrefetchSlot(slots[i]);
+  const uint64_t extent = heap->image().extent_size();
+  for (int attempt = 0; attempt < g_limits.stop_attempts; ++attempt) {
+    heap->LockSlots();
+    const uint64_t start = NowNs(CLOCK_MONOTONIC);
+    if (!StopWorld(g_limits.stop_timeout_us)) {
+      heap->UnlockSlots();
+      Stats().aborted_stops.fetch_add(1, std::memory_order_relaxed);
+      const timespec backoff{0, 1000000L << attempt};
+      nanosleep(&backoff, nullptr);
+      continue;
+    }
+    // Nothing may allocate from here to ResumeWorld: a held thread may hold
+    // a lock of the allocator.
+    size_t moved = 0;
+    int froms[kMaxBatch];
+    uint64_t bytes[kMaxBatch];
+    bool done[kMaxBatch] = {};
+    for (size_t i = 0; i < n; ++i) {
+      MoveHow how;
+      int rc = heap->PlanMove(slots[i], to, &how);  // again: a fork or pin may have come between
+      if (rc == 0 && how == MoveHow::kCopy) {
+        froms[i] = heap->image().tier(slots[i]);
+        rc = heap->RehomeLocked(slots[i], to, &bytes[i]);
+        done[i] = rc == 0;
+      }
+      if (rc != 0 && *error == 0) *error = rc;
+      moved += done[i];
+    }
+    ResumeWorld();
+    const uint64_t pause_us = (NowNs(CLOCK_MONOTONIC) - start) / 1000;
+    heap->UnlockSlots();
+    RecordPause(pause_us);
+    // Adapt the batch so the next pause stays under the bound.
+    if (pause_us > g_limits.max_pause_us && g_batch > 1) g_batch /= 2;
+    else if (pause_us * 4 < g_limits.max_pause_us && g_batch < kMaxBatch) g_batch *= 2;
+    for (size_t i = 0; i < n; ++i) {
+      if (!done[i]) continue;
+      CountMove(froms[i], to, bytes[i]);
+      heap->SettleSlot(slots[i]);
+    }
+    (void)extent;
+    return moved;
+  }
+  if (*error == 0) *error = -EAGAIN;
+  return 0;
+}
+
+}  // namespace
+
+MoveStats& Stats() {
+  static MoveStats stats;
+  return stats;
+}
+
+void SetMoverLimits(const MoverLimits& limits) { g_limits = limits; }
+
+size_t MoveSlots(TieredHeap* heap, const size_t* slots, size_t count, int to, int* first_error) {
+  *first_error = 0;
+  const uint64_t cpu_start = NowNs(CLOCK_THREAD_CPUTIME_ID);
+  pthread_mutex_lock(&g_mover_lock);
+  size_t moved = 0;
+  size_t copies[kMaxBatch];
+  size_t pending = 0;
+  auto flush = [&] {
+    if (pending == 0) return;
+    moved += CopyBatch(heap, copies, pending, to, first_error);
+    pending = 0;
+  };
+  for (size_t i = 0; i < count; ++i) {
+    MoveHow how;
+    int rc = heap->PlanMove(slots[i], to, &how);
+    if (rc == 0 && how == MoveHow::kPages) {
+      const int from = heap->image().tier(slots[i]);
+      const uint64_t live = heap->image().ledger(slots[i]).load(std::memory_order_relaxed) &
+                            heap::HeapImage::kBytesMask;
+      heap->LockSlots();
+      rc = heap->PlanMove(slots[i], to, &how);
+      if (rc == 0 && how == MoveHow::kPages) rc = heap->MovePagesLocked(slots[i], to);
+      heap->UnlockSlots();
+      if (rc == 0) {
+        CountMove(from, to, live);
+        ++moved;
+      }
+    } else if (rc == 0 && how == MoveHow::kCopy) {
+      copies[pending++] = slots[i];
+      if (pending == static_cast<size_t>(g_batch) || pending == kMaxBatch) flush();
+    }
+    if (rc != 0) {
+      Stats().failed_moves.fetch_add(1, std::memory_order_relaxed);
+      if (*first_error == 0) *first_error = rc;
+      if (rc == -ENOMEM) break;  // the destination is full: the rest will not fit either
+    }
+    if (*first_error == -EAGAIN) break;
+  }
+  if (*first_error != -ENOMEM && *first_error != -EAGAIN) flush();
+  pthread_mutex_unlock(&g_mover_lock);
+  Stats().cpu_ns.fetch_add(NowNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start, std::memory_order_relaxed);
+  return moved;
+}
+
+int MoveRange(TieredHeap* heap, const void* p, size_t len, int to) {
+  const heap::HeapImage& image = heap->image();
+  if (to < 0 || to >= heap->tier_count() || len == 0 || !image.Contains(p) ||
+      !image.Contains(static_cast<const char*>(p) + len - 1)) {
+    return -EINVAL;
+  }
+  const size_t first = image.SlotOf(p);
+  const size_t last = image.SlotOf(static_cast<const char*>(p) + len - 1);
+  // Check every slot first, so a refusal for one leaves the range unmoved.
+  for (size_t s = first; s <= last; ++s) {
+    MoveHow how;
+    const int rc = heap->PlanMove(s, to, &how);
+    if (rc != 0) return rc;
+  }
+  constexpr size_t kChunk = 256;
+  size_t slots[kChunk];
+  for (size_t s = first; s <= last;) {
+    size_t n = 0;
+    while (s <= last && n < kChunk) slots[n++] = s++;
+    int error = 0;
+    MoveSlots(heap, slots, n, to, &error);
+    if (error != 0) return error;
+  }
+  return 0;
+}
+
+void LockMover() { pthread_mutex_lock(&g_mover_lock); }
+void UnlockMover() { pthread_mutex_unlock(&g_mover_lock); }
+
+void ResetMoverAfterFork() {
+  pthread_mutex_init(&g_mover_lock, nullptr);
+  ResetStopAfterFork();
+}
+
+}  // namespace tiermem::migrate

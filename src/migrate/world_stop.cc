@@ -1,0 +1,246 @@
+#include "migrate/world_stop.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+namespace tiermem::migrate {
+namespace {
+
+// Tag in si_value of the mover's requests; anything else with this signal
+// number belongs to the program.
+constexpr int kStopTag = 0x746d5354;  // "tmST"
+constexpr int kMaxThreads = 16384;
+constexpr int kMaxExempt = 4;
+
+// Odd while a stop is in progress. Held threads wait until it changes.
+std::atomic<uint32_t> g_phase{0};
+std::atomic<uint32_t> g_acks{0};
+std::atomic<pid_t> g_exempt[kMaxExempt];
+std::atomic<bool> g_installed{false};
+
+std::atomic<uint64_t> g_stops{0}, g_timeouts{0}, g_max_threads{0};
+
+// The program's own disposition for the stop signal (set through the
+// preload's sigaction). Written rarely, read in the handler.
+struct sigaction g_program_action;
+std::atomic<bool> g_program_action_set{false};
+
+// Only the mover (one at a time, under its lock) touches these.
+pid_t g_signalled[kMaxThreads];
+int g_signalled_count = 0;
+
+long Futex(std::atomic<uint32_t>* word, int op, uint32_t value) {
+  return syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), op, value, nullptr, nullptr, 0);
+}
+
+pid_t Tid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+bool IsExempt(pid_t tid) {
+  for (const auto& e : g_exempt) {
+    if (e.load(std::memory_order_relaxed) == tid) return true;
+  }
+  return false;
+}
+
+void RunProgramAction(int sig, siginfo_t* info, void* context) {
+  if (!g_program_action_set.load(std::memory_order_acquire)) return;  // nobody asked: ignore
+  const struct sigaction& a = g_program_action;
+  if (a.sa_flags & SA_SIGINFO) {
+    if (a.sa_sigaction != nullptr) a.sa_sigaction(sig, info, context);
+    return;
+  }
+  if (a.sa_handler == SIG_IGN) return;
+  if (a.sa_handler == SIG_DFL) {
+    // The default action of a real-time signal ends the process: do that.
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    syscall(SYS_rt_sigaction, sig, &dfl, nullptr, 8);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &one, nullptr, 8);
+    syscall(SYS_tgkill, getpid(), Tid(), sig);
+    return;
+  }
+  a.sa_handler(sig);
+}
+
+void OnStopSignal(int sig, siginfo_t* info, void* context) {
+  const int saved_errno = errno;
+  const bool ours = info != nullptr && info->si_code == SI_QUEUE && info->si_pid == getpid() &&
+                    info->si_value.sival_int == kStopTag;
+  if (!ours) {
+    RunProgramAction(sig, info, context);
+  } else {
+    const uint32_t phase = g_phase.load(std::memory_order_acquire);
+    // An even phase is a request that arrived after its stop was over.
+    if (phase & 1) {
+      g_acks.fetch_add(1, std::memory_order_acq_rel);
+      while (g_phase.load(std::memory_order_acquire) == phase) Futex(&g_phase, FUTEX_WAIT_PRIVATE, phase);
+    }
+  }
+  errno = saved_errno;
+}
+
+using SigactionFn = int (*)(int, const struct sigaction*, struct sigaction*);
+
+// The C library's sigaction, past any interposer (the preload's records the
+// program's wishes for the stop signal instead of installing them).
+SigactionFn RealSigaction() {
+  static SigactionFn fn = [] {
+    auto f = reinterpret_cast<SigactionFn>(dlsym(RTLD_NEXT, "sigaction"));
+    return f != nullptr ? f : &sigaction;
+  }();
+  return fn;
+}
+
+// Reads the thread ids of this process into `out`; returns how many.
+// getdents64 on a stack buffer: no allocation while threads are held.
+int ListThreads(pid_t* out, int max) {
+  const int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return -1;
+  int n = 0;
+  alignas(8) char buf[4096];
+  for (;;) {
+    const long got = syscall(SYS_getdents64, dir, buf, sizeof buf);
+    if (got <= 0) break;
+    for (long at = 0; at < got;) {
+      auto* entry = reinterpret_cast<struct dirent64*>(buf + at);
+      at += entry->d_reclen;
+      if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+      if (n < max) out[n++] = static_cast<pid_t>(atoi(entry->d_name));
+    }
+  }
+  close(dir);
+  return n;
+}
+
+bool AlreadySignalled(pid_t tid) {
+  return std::find(g_signalled, g_signalled + g_signalled_count, tid) != g_signalled + g_signalled_count;
+}
+
+bool SendStop(pid_t tid) {
+  siginfo_t info;
+  memset(&info, 0, sizeof info);
+  info.si_signo = StopSignal();
+  info.si_code = SI_QUEUE;
+  info.si_pid = getpid();
+  info.si_uid = getuid();
+  info.si_value.sival_int = kStopTag;
+  return syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, StopSignal(), &info) == 0;
+}
+
+uint64_t NowUs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+}
+
+}  // namespace
+
+int StopSignal() { return SIGRTMAX - 3; }
+
+bool InstallStopHandler() {
+  if (g_installed.load(std::memory_order_acquire)) return true;
+  struct sigaction act;
+  memset(&act, 0, sizeof act);
+  act.sa_sigaction = OnStopSignal;
+  act.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&act.sa_mask);
+  if (RealSigaction()(StopSignal(), &act, nullptr) != 0) return false;
+  g_installed.store(true, std::memory_order_release);
+  return true;
+}
+
+bool StopHandlerInstalled() { return g_installed.load(std::memory_order_acquire); }
+
+void SetProgramStopAction(const struct sigaction* act, struct sigaction* old) {
+  if (old != nullptr) {
+    if (g_program_action_set.load(std::memory_order_acquire)) {
+      *old = g_program_action;
+    } else {
+      memset(old, 0, sizeof *old);
+      old->sa_handler = SIG_DFL;
+    }
+  }
+  if (act != nullptr) {
+    g_program_action_set.store(false, std::memory_order_release);
+    g_program_action = *act;
+    g_program_action_set.store(true, std::memory_order_release);
+  }
+}
+
+void ExemptThisThread() {
+  const pid_t self = Tid();
+  for (auto& e : g_exempt) {
+    pid_t expected = 0;
+    if (e.compare_exchange_strong(expected, self)) return;
+  }
+}
+
+bool StopWorld(uint32_t timeout_us) {
+  if (!g_installed.load(std::memory_order_acquire)) return false;
+  const pid_t self = Tid();
+  const uint64_t deadline = NowUs() + timeout_us;
+  g_acks.store(0, std::memory_order_relaxed);
+  g_phase.fetch_add(1, std::memory_order_acq_rel);  // odd: stopping
+  g_signalled_count = 0;
+  static pid_t seen[kMaxThreads];
+  for (;;) {
+    // Signal every thread not yet asked; threads born since the last look
+    // (their creator was not held yet) are caught on the next round.
+    const int count = ListThreads(seen, kMaxThreads);
+    bool fresh = false;
+    for (int i = 0; i < count; ++i) {
+      const pid_t tid = seen[i];
+      if (tid == self || IsExempt(tid) || AlreadySignalled(tid)) continue;
+      if (g_signalled_count == kMaxThreads) break;
+      if (SendStop(tid)) {
+        g_signalled[g_signalled_count++] = tid;
+        fresh = true;
+      }
+    }
+    if (!fresh && count >= 0) break;
+    while (g_acks.load(std::memory_order_acquire) < static_cast<uint32_t>(g_signalled_count)) {
+      if (NowUs() > deadline) {
+        g_timeouts.fetch_add(1, std::memory_order_relaxed);
+        ResumeWorld();
+        return false;
+      }
+      sched_yield();
+    }
+  }
+  g_stops.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t threads = static_cast<uint64_t>(g_signalled_count) + 1;
+  if (threads > g_max_threads.load(std::memory_order_relaxed)) g_max_threads.store(threads, std::memory_order_relaxed);
+  return true;
+}
+
+void ResumeWorld() {
+  g_phase.fetch_add(1, std::memory_order_acq_rel);  // even: running
+  Futex(&g_phase, FUTEX_WAKE_PRIVATE, INT_MAX);
+}
+
+void ResetStopAfterFork() {
+  if (g_phase.load(std::memory_order_relaxed) & 1) g_phase.fetch_add(1, std::memory_order_relaxed);
+  for (auto& e : g_exempt) e.store(0, std::memory_order_relaxed);
+}
+
+StopCounters ReadStopCounters() {
+  return {g_stops.load(std::memory_order_relaxed), g_timeouts.load(std::memory_order_relaxed),
+          g_max_threads.load(std::memory_order_relaxed)};
+}
+
+}  // namespace tiermem::migrate

@@ -1,0 +1,30 @@
+// Heat and moves in a running process: the sampler and the tiering loop,
+// stepped by the runtime's background thread, and the stop-the-world
+// handler the mover needs (also for tiermem_move when tiering is off).
+#pragma once
+
+#include <cstdint>
+
+#include "config/policy.h"
+#include "heap/tiered_heap.h"
+#include "heat/sampler.h"
+
+namespace tiermem::runtime {
+
+// Installs the stop handler and, if `enabled` and the heap has a lower
+// tier, starts sampling. Returns false (and says why) if sampling cannot.
+bool SetUpTiering(heap::TieredHeap* heap, const config::TieringSpec& spec, uint32_t interval_ms, bool enabled);
+
+// One background-thread iteration: sample, and after each heat window let
+// the tiering loop move extents.
+void StepTiering(uint64_t now_ms);
+
+// The sampler, or nullptr when tiering is off.
+heat::HeatSampler* Sampler();
+
+// fork(): no move may be in flight while the image is remapped; the child
+// reads its own page tables from then on.
+void PauseTieringForFork();
+void ResumeTieringAfterFork(bool child);
+
+}  // namespace tiermem::runtime

@@ -1,0 +1,144 @@
+#include "tiering/tiering_loop.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+
+#include "migrate/mover.h"
+#include "os/log.h"
+
+namespace tiermem::tiering {
+
+bool TieringLoop::Init(heap::TieredHeap* heap, const heat::HeatSampler* sampler, const TieringConfig& config) {
+  heap_ = heap;
+  sampler_ = sampler;
+  config_ = config;
+  promote_limit_.set_rate(config.promote_bytes_per_s);
+  demote_limit_.set_rate(config.demote_bytes_per_s);
+  void* table = mmap(nullptr, heap->image().slot_count() * sizeof(uint32_t), PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (table == MAP_FAILED) return false;
+  moved_at_ = static_cast<uint32_t*>(table);
+  return true;
+}
+
+uint64_t TieringLoop::Live(size_t slot) const {
+  return heap_->image().ledger(slot).load(std::memory_order_relaxed) & heap::HeapImage::kBytesMask;
+}
+
+bool TieringLoop::Movable(size_t slot, uint64_t now_ms) const {
+  const heap::HeapImage& image = heap_->image();
+  // Private slots (left copy-on-write by a fork) are not sampled: their heat
+  // is what it was at the fork. Moving one copies it and makes it sampled
+  // (shared) again.
+  if (image.state(slot) == heap::SlotState::kUnused || image.pinned(slot)) return false;
+  if (moved_at_[slot] != 0 && static_cast<uint32_t>(now_ms) - moved_at_[slot] < config_.min_residency_ms) return false;
+  return Live(slot) != 0;  // nothing live: nothing worth a copy
+}
+
+void TieringLoop::MarkMoved(const std::vector<size_t>& slots, uint64_t now_ms) {
+  const uint32_t stamp = static_cast<uint32_t>(now_ms) | 1;  // never 0 ("never moved")
+  for (size_t s : slots) moved_at_[s] = stamp;
+}
+
+void TieringLoop::Demote(std::vector<size_t>& slots, uint64_t now_ms) {
+  if (slots.empty()) return;
+  MarkMoved(slots, now_ms);
+  for (int to = 1; to < heap_->tier_count() && !slots.empty(); ++to) {
+    int error = 0;
+    migrate::MoveSlots(heap_, slots.data(), slots.size(), to, &error);
+    // What is still on tier 0 (the destination filled up) tries the next tier.
+    std::erase_if(slots, [&](size_t s) { return heap_->image().tier(s) != 0; });
+    if (error == -EAGAIN) break;
+  }
+}
+
+void TieringLoop::Promote(std::vector<size_t>& slots, uint64_t now_ms) {
+  if (slots.empty()) return;
+  MarkMoved(slots, now_ms);
+  int error = 0;
+  migrate::MoveSlots(heap_, slots.data(), slots.size(), 0, &error);
+}
+
+void TieringLoop::Step(uint64_t now_ms) {
+  const heap::Tier& dram = heap_->tier(0);
+  const uint64_t limit = dram.budget.limit();
+  if (heap_->tier_count() < 2 || limit == heap::TierBudget::kUnlimited) return;
+  counters_.steps++;
+  promote_limit_.Refill(now_ms);
+  demote_limit_.Refill(now_ms);
+  const uint64_t high = limit / 100 * config_.high_watermark_pct;
+  const uint64_t low = limit / 100 * config_.low_watermark_pct;
+  const heap::HeapImage& image = heap_->image();
+  const uint64_t extent = image.extent_size();
+
+  cold_.clear();
+  hot_.clear();
+  const size_t carved = image.carved();
+  for (size_t s = 0; s < carved; ++s) {
+    if (!Movable(s, now_ms)) continue;
+    if (image.tier(s) == 0) {
+      cold_.push_back(s);
+    } else if (sampler_->heat(s) >= config_.hot_threshold) {
+      hot_.push_back(s);
+    }
+  }
+  // Coldest first, and among equally cold the longest cold; hottest first.
+  std::sort(cold_.begin(), cold_.end(), [&](size_t a, size_t b) {
+    const uint16_t ha = sampler_->heat(a), hb = sampler_->heat(b);
+    return ha != hb ? ha < hb : sampler_->age(a) > sampler_->age(b);
+  });
+  std::sort(hot_.begin(), hot_.end(), [&](size_t a, size_t b) { return sampler_->heat(a) > sampler_->heat(b); });
+
+  demote_.clear();
+  promote_.clear();
+  uint64_t used = dram.budget.used();
+  size_t next_cold = 0;
+  bool limited = false;
+  // Above the high watermark: make room down to the low one.
+  if (used > high) {
+    while (used > low && next_cold < cold_.size()) {
+      if (!demote_limit_.Take(extent)) {
+        limited = true;
+        break;
+      }
+      const size_t s = cold_[next_cold++];
+      demote_.push_back(s);
+      used -= std::min(used, Live(s));
+    }
+  }
+  // Hot extents up while DRAM has room, or in place of clearly colder ones.
+  for (size_t s : hot_) {
+    const uint64_t need = Live(s);
+    bool room = used + need <= high;
+    while (!room && next_cold < cold_.size()) {
+      const size_t victim = cold_[next_cold];
+      if (sampler_->heat(victim) + config_.hysteresis > sampler_->heat(s)) break;
+      if (!demote_limit_.Take(extent)) {
+        limited = true;
+        break;
+      }
+      ++next_cold;
+      demote_.push_back(victim);
+      used -= std::min(used, Live(victim));
+      room = used + need <= high;
+    }
+    if (!room) break;
+    if (!promote_limit_.Take(extent)) {
+      limited = true;
+      break;
+    }
+    promote_.push_back(s);
+    used += need;
+  }
+  if (limited) counters_.rate_limited++;
+  if (!demote_.empty() || !promote_.empty()) {
+    os::DebugLine("tiering: dram %llu of %llu KiB; %zu cold candidates, %zu hot; demote %zu, promote %zu",
+                  static_cast<unsigned long long>(dram.budget.used() >> 10), static_cast<unsigned long long>(limit >> 10),
+                  cold_.size(), hot_.size(), demote_.size(), promote_.size());
+  }
+  Demote(demote_, now_ms);
+  Promote(promote_, now_ms);
+}
+
+}  // namespace tiermem::tiering

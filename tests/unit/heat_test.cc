@@ -1,0 +1,116 @@
+// The heat sampler on a real heap: extents a thread keeps touching come out
+// hot, extents nobody touches come out cold, on the DRAM memfd tier (zap and
+// check) and on the NVMe file tier (zap and check, or residency after
+// eviction), and the sampler's regions stay within their bounds.
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "heap/tiered_heap.h"
+#include "heat/page_table_source.h"
+#include "heat/sampler.h"
+
+namespace tiermem::heat {
+namespace {
+
+constexpr uint64_t kMiB = 1ull << 20;
+
+class HeatTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char tmpl[] = "/var/tmp/tiermem-heat-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    config::Policy policy;
+    policy.source = "heat_test";
+    policy.image_size = 16ull << 30;
+    config::TierSpec dram{"dram", config::TierKind::kDram, {}, "", std::nullopt, 0};
+    config::TierSpec nvme{"nvme", config::TierKind::kNvme, {}, dir_, std::nullopt, 0};
+    policy.tiers = {dram, nvme};
+    std::string error;
+    heap_ = heap::TieredHeap::Create(policy, {{dram, {}}, {nvme, {}}}, &error);
+    ASSERT_NE(heap_, nullptr) << error;
+  }
+  static void TearDownTestSuite() { rmdir(dir_.c_str()); }
+
+  static heap::TieredHeap* heap_;
+  static std::string dir_;
+};
+
+heap::TieredHeap* HeatTest::heap_ = nullptr;
+std::string HeatTest::dir_;
+
+uint16_t MeanHeat(const HeatSampler& sampler, const heap::HeapImage& image, void* p, size_t len) {
+  const size_t first = image.SlotOf(p), last = image.SlotOf(static_cast<char*>(p) + len - 1);
+  uint32_t sum = 0;
+  for (size_t s = first; s <= last; ++s) sum += sampler.heat(s);
+  return static_cast<uint16_t>(sum / (last - first + 1));
+}
+
+TEST_F(HeatTest, TouchedExtentsAreHotUntouchedOnesCold) {
+  constexpr size_t kBuf = 16 * kMiB;
+  std::vector<unsigned char*> dram, nvme;
+  for (int i = 0; i < 4; ++i) {
+    dram.push_back(static_cast<unsigned char*>(heap_->AllocateOn(0, kBuf, 0, false)));
+    nvme.push_back(static_cast<unsigned char*>(heap_->AllocateOn(1, kBuf, 0, false)));
+    ASSERT_NE(dram.back(), nullptr);
+    ASSERT_NE(nvme.back(), nullptr);
+    memset(dram.back(), 1, kBuf);
+    memset(nvme.back(), 1, kBuf);
+  }
+  // Touch buffer 1 of each tier (one write per 4 KiB page, over and over).
+  std::atomic<bool> stop{false};
+  std::thread toucher([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      for (size_t off = 0; off < kBuf; off += 4096) {
+        dram[1][off]++;
+        nvme[1][off]++;
+      }
+    }
+  });
+  auto source = std::make_unique<PageTableSource>();
+  ASSERT_TRUE(source->Open(heap_));
+  HeatSampler sampler;
+  SamplerConfig config;
+  config.aggregation_ms = 50;
+  ASSERT_TRUE(sampler.Init(heap_, std::move(source), config));
+  // A fake clock: six windows of ten 5 ms ticks, whatever the machine's speed.
+  uint64_t now_ms = 1;
+  for (int tick = 0; tick < 60; ++tick) {
+    now_ms += 5;
+    sampler.Tick(now_ms);
+    usleep(5000);
+  }
+  stop.store(true);
+  toucher.join();
+  const heap::HeapImage& image = heap_->image();
+  for (int i = 0; i < 4; ++i) {
+    const uint16_t d = MeanHeat(sampler, image, dram[i], kBuf), n = MeanHeat(sampler, image, nvme[i], kBuf);
+    printf("buffer %d: dram heat %u, nvme heat %u\n", i, d, n);
+    if (i == 1) {
+      EXPECT_GE(d, 200) << "touched DRAM buffer";
+      EXPECT_GE(n, 200) << "touched NVMe buffer";
+    } else {
+      EXPECT_LE(d, 50) << "untouched DRAM buffer " << i;
+      EXPECT_LE(n, 50) << "untouched NVMe buffer " << i;
+    }
+  }
+  EXPECT_EQ(sampler.windows(), 5u);  // closed at 56, 106, ... 256 ms of the fake clock
+  EXPECT_GE(sampler.region_count(), config.min_regions / 2);
+  EXPECT_LE(sampler.region_count(), config.max_regions);
+  EXPECT_GT(sampler.cpu_ns(), 0u);
+  for (int i = 0; i < 4; ++i) {
+    heap_->FreeNow(dram[i]);
+    heap_->FreeNow(nvme[i]);
+  }
+}
+
+}  // namespace
+}  // namespace tiermem::heat
