@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 
 namespace tiermem::migrate {
@@ -26,6 +27,10 @@ constexpr int kMaxExempt = 4;
 // Odd while a stop is in progress. Held threads wait until it changes.
 std::atomic<uint32_t> g_phase{0};
 std::atomic<uint32_t> g_acks{0};
+std::atomic<uint32_t> g_ack_slots{0};
+// Who acknowledged this stop (first g_acks entries), so the mover can tell
+// a thread that has not stopped yet from one that exited meanwhile.
+std::atomic<pid_t> g_acked_tids[16384];
 std::atomic<pid_t> g_exempt[kMaxExempt];
 std::atomic<bool> g_installed{false};
 
@@ -87,6 +92,8 @@ void OnStopSignal(int sig, siginfo_t* info, void* context) {
     const uint32_t phase = g_phase.load(std::memory_order_acquire);
     // An even phase is a request that arrived after its stop was over.
     if (phase & 1) {
+      const uint32_t slot = g_ack_slots.fetch_add(1, std::memory_order_acq_rel);
+      if (slot < 16384) g_acked_tids[slot].store(Tid(), std::memory_order_relaxed);
       g_acks.fetch_add(1, std::memory_order_acq_rel);
       while (g_phase.load(std::memory_order_acquire) == phase) Futex(&g_phase, FUTEX_WAIT_PRIVATE, phase);
     }
@@ -142,6 +149,34 @@ bool SendStop(pid_t tid) {
   return syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, StopSignal(), &info) == 0;
 }
 
+// A signalled thread that has exited (or is exiting, past taking signals)
+// will never acknowledge.
+bool Gone(pid_t tid) {
+  if (syscall(SYS_tgkill, getpid(), tid, 0) != 0 && errno == ESRCH) return true;
+  char path[64], stat[256];
+  snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;
+  const ssize_t n = read(fd, stat, sizeof stat - 1);
+  close(fd);
+  if (n <= 0) return true;
+  stat[n] = '\0';
+  const char* paren = strrchr(stat, ')');
+  return paren != nullptr && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
+// Signalled threads that neither acknowledged nor exist any more.
+uint32_t CountGone() {
+  const uint32_t acked = std::min<uint32_t>(g_ack_slots.load(std::memory_order_acquire), 16384);
+  uint32_t gone = 0;
+  for (int i = 0; i < g_signalled_count; ++i) {
+    bool ack = false;
+    for (uint32_t a = 0; a < acked && !ack; ++a) ack = g_acked_tids[a].load(std::memory_order_relaxed) == g_signalled[i];
+    if (!ack && Gone(g_signalled[i])) ++gone;
+  }
+  return gone;
+}
+
 uint64_t NowUs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -195,6 +230,7 @@ bool StopWorld(uint32_t timeout_us) {
   const pid_t self = Tid();
   const uint64_t deadline = NowUs() + timeout_us;
   g_acks.store(0, std::memory_order_relaxed);
+  g_ack_slots.store(0, std::memory_order_relaxed);
   g_phase.fetch_add(1, std::memory_order_acq_rel);  // odd: stopping
   g_signalled_count = 0;
   static pid_t seen[kMaxThreads];
@@ -213,11 +249,18 @@ bool StopWorld(uint32_t timeout_us) {
       }
     }
     if (!fresh && count >= 0) break;
-    while (g_acks.load(std::memory_order_acquire) < static_cast<uint32_t>(g_signalled_count)) {
-      if (NowUs() > deadline) {
+    uint32_t gone = 0;
+    uint64_t next_check = NowUs() + 1000;
+    while (g_acks.load(std::memory_order_acquire) + gone < static_cast<uint32_t>(g_signalled_count)) {
+      const uint64_t now = NowUs();
+      if (now > deadline) {
         g_timeouts.fetch_add(1, std::memory_order_relaxed);
         ResumeWorld();
         return false;
+      }
+      if (now > next_check) {  // after a millisecond, look for threads that exited
+        gone = CountGone();
+        next_check = now + 1000;
       }
       sched_yield();
     }

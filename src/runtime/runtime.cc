@@ -128,7 +128,8 @@ void Start() {
                 settings.tiering_value.c_str(), g_policy->tiering.enabled ? "on" : "off");
   }
   if (Heap() != nullptr) {
-    SetUpTiering(Heap(), g_policy->tiering, g_interval_ms, settings.tiering.value_or(g_policy->tiering.enabled));
+    const bool force = settings.force_moves;
+    SetUpTiering(Heap(), g_policy->tiering, force || settings.tiering.value_or(g_policy->tiering.enabled), force);
   }
   if (!error.empty()) {
     if (settings.strict || g_policy->strict) {

@@ -18,7 +18,8 @@ struct Settings {
   bool verbose = false;                    // TIERMEM_VERBOSE=1
   bool disabled = false;                   // TIERMEM_DISABLE=1: no tiering at all
   std::optional<bool> tiering;             // TIERMEM_TIERING=on|off: heat and moves, over the policy
-  std::string tiering_value;               // what it said, for a warning when it is neither
+  std::string tiering_value;
+  bool force_moves = false;                // TIERMEM_FORCE_MOVES=1: random moves all the time (tests)               // what it said, for a warning when it is neither
 };
 
 Settings ReadSettings();

@@ -18,10 +18,11 @@ alignas(heat::HeatSampler) unsigned char g_sampler_storage[sizeof(heat::HeatSamp
 alignas(tiering::TieringLoop) unsigned char g_loop_storage[sizeof(tiering::TieringLoop)];
 heat::HeatSampler* g_sampler = nullptr;
 tiering::TieringLoop* g_loop = nullptr;
+bool g_force_moves = false;
 
 }  // namespace
 
-bool SetUpTiering(heap::TieredHeap* heap, const config::TieringSpec& spec, uint32_t interval_ms, bool enabled) {
+bool SetUpTiering(heap::TieredHeap* heap, const config::TieringSpec& spec, bool enabled, bool force_moves) {
   migrate::MoverLimits limits;
   limits.max_pause_us = spec.max_pause_ms * 1000;
   migrate::SetMoverLimits(limits);
@@ -38,7 +39,6 @@ bool SetUpTiering(heap::TieredHeap* heap, const config::TieringSpec& spec, uint3
   }
   heat::SamplerConfig sampler_config;
   sampler_config.aggregation_ms = spec.aggregation_ms;
-  (void)interval_ms;
   sampler_config.min_regions = spec.min_regions;
   sampler_config.max_regions = spec.max_regions;
   auto* sampler = new (g_sampler_storage) heat::HeatSampler();
@@ -61,12 +61,14 @@ bool SetUpTiering(heap::TieredHeap* heap, const config::TieringSpec& spec, uint3
   }
   g_sampler = sampler;
   g_loop = loop;
+  g_force_moves = force_moves;
   return true;
 }
 
 void StepTiering(uint64_t now_ms) {
   if (g_sampler == nullptr) return;
   if (g_sampler->Tick(now_ms)) g_loop->Step(now_ms);
+  if (g_force_moves) g_loop->ForceMoves();
 }
 
 heat::HeatSampler* Sampler() { return g_sampler; }

@@ -13,7 +13,9 @@ namespace tiermem::runtime {
 
 // Installs the stop handler and, if `enabled` and the heap has a lower
 // tier, starts sampling. Returns false (and says why) if sampling cannot.
-bool SetUpTiering(heap::TieredHeap* heap, const config::TieringSpec& spec, uint32_t interval_ms, bool enabled);
+// `force_moves` (TIERMEM_FORCE_MOVES=1, for tests) also moves random
+// extents every interval.
+bool SetUpTiering(heap::TieredHeap* heap, const config::TieringSpec& spec, bool enabled, bool force_moves);
 
 // One background-thread iteration: sample, and after each heat window let
 // the tiering loop move extents.

@@ -60,6 +60,23 @@ void TieringLoop::Promote(std::vector<size_t>& slots, uint64_t now_ms) {
   migrate::MoveSlots(heap_, slots.data(), slots.size(), 0, &error);
 }
 
+void TieringLoop::ForceMoves() {
+  const heap::HeapImage& image = heap_->image();
+  const size_t carved = image.carved();
+  if (carved == 0 || heap_->tier_count() < 2) return;
+  constexpr int kPerInterval = 4;
+  for (int i = 0; i < kPerInterval; ++i) {
+    rng_ ^= rng_ << 13;
+    rng_ ^= rng_ >> 7;
+    rng_ ^= rng_ << 17;
+    size_t slot = rng_ % carved;
+    if (image.state(slot) == heap::SlotState::kUnused || image.pinned(slot) || Live(slot) == 0) continue;
+    const int to = (image.tier(slot) + 1) % heap_->tier_count();
+    int error = 0;
+    migrate::MoveSlots(heap_, &slot, 1, to, &error);
+  }
+}
+
 void TieringLoop::Step(uint64_t now_ms) {
   const heap::Tier& dram = heap_->tier(0);
   const uint64_t limit = dram.budget.limit();

@@ -40,6 +40,10 @@ class TieringLoop {
   bool Init(heap::TieredHeap* heap, const heat::HeatSampler* sampler, const TieringConfig& config);
   // One decision round, after a heat window closed.
   void Step(uint64_t now_ms);
+  // Testing aid (TIERMEM_FORCE_MOVES=1): every interval, move a few random
+  // extents to another tier regardless of heat, watermarks, residency and
+  // rates, so that programs run with moves under way all the time.
+  void ForceMoves();
   const TieringCounters& counters() const { return counters_; }
 
  private:
@@ -57,6 +61,7 @@ class TieringLoop {
   uint32_t* moved_at_ = nullptr;  // per slot: ms clock (mod 2^32) of its last move, 0 = never
   std::vector<size_t> cold_, hot_, demote_, promote_;
   TieringCounters counters_;
+  uint64_t rng_ = 0x853c49e6748fea9bull;
 };
 
 }  // namespace tiermem::tiering

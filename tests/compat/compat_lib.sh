@@ -45,6 +45,9 @@ without() {
 # test's NVMe dir (for callers that start a program themselves, e.g. in the
 # background). Through `tiermem run` when COMPAT_VIA=cli.
 preloaded() {
+  # COMPAT_FORCE_MOVES=1: the runtime moves random extents between tiers all
+  # the time (TIERMEM_FORCE_MOVES), so the program runs with moves under way.
+  if [[ ${COMPAT_FORCE_MOVES:-0} == 1 ]]; then export TIERMEM_FORCE_MOVES=1; fi
   if [[ $COMPAT_VIA == cli ]]; then
     "$TIERMEM_CLI" run --dram-budget "$COMPAT_BUDGET" --nvme-dir "$TM_NVME" -- "$@"
   else
@@ -69,7 +72,19 @@ compat_time() { if [[ $1 == without ]]; then _compat_add COMPAT_T_WITHOUT "$2"; 
 # strip_tier_table FILE: the program's own stderr, without the tables that
 # `tiermem run` prints at exit (one per process run through it).
 strip_tier_table() {
-  grep -vE '^(tiermem: process [0-9]+, policy |tier +kind |(dram|nvme|cxl|pmem)[a-z0-9_-]* +(dram|nvme|cxl|pmem) |small allocations|forks: )' "$1"
+  grep -vE '^(tiermem: process [0-9]+, policy |tier +kind |(dram|nvme|cxl|pmem)[a-z0-9_-]* +(dram|nvme|cxl|pmem) |small allocations|forks: |moves: |pauses: |cpu: sampler |tiering: off|heat \(extents|  +[0-9]+- *[0-9]+% )' "$1"
+}
+
+# compat_moves STDERR_FILE: with COMPAT_FORCE_MOVES=1, the runtime moved
+# extents while the program ran (the "moves:" line `tiermem run` printed).
+compat_moves() {
+  [[ ${COMPAT_FORCE_MOVES:-0} == 1 && $COMPAT_VIA == cli ]] || return 0
+  local line up down
+  line=$(grep -m1 '^moves: ' "$1")
+  up=$(sed -n 's/^moves: \([0-9]*\) up.*/\1/p' <<<"$line")
+  down=$(sed -n 's/^moves: [0-9]* up ([^)]*), \([0-9]*\) down.*/\1/p' <<<"$line")
+  info "forced moves while the program ran: ${line:-none}"
+  assert_ge "forced moves: extents moved while the program ran (up ${up:-?}, down ${down:-?})" 1 $(( ${up:-0} + ${down:-0} ))
 }
 
 # compat_tiers STDERR_FILE [nvme]: from the table `tiermem run` printed, the
@@ -84,6 +99,7 @@ compat_tiers() {
   d=$(tier_table_value "$1" '^dram' 'alloc'); n=$(tier_table_value "$1" '^nvme' 'alloc')
   if [[ ${2:-} == nvme ]]; then
     assert_ge "tier table: allocations spilled to nvme past the $COMPAT_BUDGET DRAM budget (dram ${d:-?}, nvme ${n:-?})" 1 "${n:-none}"
+    compat_moves "$1"
   else
     assert_ge "tier table: tiered allocations made (dram ${d:-?} + nvme ${n:-?})" 1 $(( ${d:-0} + ${n:-0} ))
   fi
@@ -96,7 +112,9 @@ compat_summary() {
   ((TM_FAIL > 0 || TM_PASS == 0)) && verdict=FAIL
   printf '%s: %d passed, %d failed\n' "$TM_TEST_NAME" "$TM_PASS" "$TM_FAIL"
   ((TM_PASS == 0)) && echo "FAIL: no assertion was made"
-  printf 'compat: %s: %s (without %ss, with %ss)\n' "$TM_TEST_NAME" "$verdict" "$COMPAT_T_WITHOUT" "$COMPAT_T_WITH"
+  local mode=""
+  [[ ${COMPAT_FORCE_MOVES:-0} == 1 ]] && mode=" forced moves,"
+  printf 'compat: %s: %s (without %ss, with%s %ss)\n' "$TM_TEST_NAME" "$verdict" "$COMPAT_T_WITHOUT" "$mode" "$COMPAT_T_WITH"
   [[ $verdict == PASS ]] && exit 0
   exit 1
 }

@@ -5,6 +5,8 @@
 # /proc/PID/numa_maps shows those pages on the CPU-less nodes. Elsewhere the
 # test skips, saying what is missing. (tests/vm/ runs it in a NUMA VM.)
 . "$(dirname "$0")/lib.sh"
+# Checks first-touch placement: no moves by heat meanwhile.
+export TIERMEM_TIERING=off
 require_preload
 require_cli
 

@@ -4,6 +4,8 @@
 # does not fit in DRAM there, with the data intact. Elsewhere the test
 # skips, saying what is missing.
 . "$(dirname "$0")/lib.sh"
+# Checks first-touch placement: no moves by heat meanwhile.
+export TIERMEM_TIERING=off
 require_preload
 require_cli
 
