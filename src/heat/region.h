@@ -22,6 +22,7 @@ struct Region {
   uint16_t samples;    // samples taken in this window
   uintptr_t probe;     // the page armed by the last sample
   Probe probe_kind;
+  bool seen;           // event sources: an access sample fell in this interval
 };
 
 }  // namespace tiermem::heat

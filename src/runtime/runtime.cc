@@ -129,7 +129,8 @@ void Start() {
   }
   if (Heap() != nullptr) {
     const bool force = settings.force_moves;
-    SetUpTiering(Heap(), g_policy->tiering, force || settings.tiering.value_or(g_policy->tiering.enabled), force);
+    SetUpTiering(Heap(), g_policy->tiering, force || settings.tiering.value_or(g_policy->tiering.enabled), force,
+                 settings.perf_heat);
   }
   if (!error.empty()) {
     if (settings.strict || g_policy->strict) {

@@ -28,6 +28,7 @@ Settings ReadSettings() {
   s.verbose = IsTrue("TIERMEM_VERBOSE");
   s.disabled = IsTrue("TIERMEM_DISABLE");
   s.force_moves = IsTrue("TIERMEM_FORCE_MOVES");
+  if (auto source = Get("TIERMEM_HEAT_SOURCE")) s.perf_heat = *source == "perf";
   if (auto tiering = Get("TIERMEM_TIERING")) {
     const char* v = tiering->c_str();
     if (strcasecmp(v, "on") == 0 || strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0) s.tiering = true;

@@ -19,6 +19,7 @@ struct Settings {
   bool disabled = false;                   // TIERMEM_DISABLE=1: no tiering at all
   std::optional<bool> tiering;             // TIERMEM_TIERING=on|off: heat and moves, over the policy
   std::string tiering_value;
+  bool perf_heat = false;                  // TIERMEM_HEAT_SOURCE=perf: hardware address samples
   bool force_moves = false;                // TIERMEM_FORCE_MOVES=1: random moves all the time (tests)               // what it said, for a warning when it is neither
 };
 

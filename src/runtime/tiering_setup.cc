@@ -4,6 +4,7 @@
 #include <new>
 
 #include "heat/page_table_source.h"
+#include "heat/perf_source.h"
 #include "migrate/mover.h"
 #include "migrate/world_stop.h"
 #include "os/log.h"
@@ -22,7 +23,24 @@ bool g_force_moves = false;
 
 }  // namespace
 
-bool SetUpTiering(heap::TieredHeap* heap, const config::TieringSpec& spec, bool enabled, bool force_moves) {
+namespace {
+
+std::unique_ptr<heat::AccessSource> OpenHeatSource(heap::TieredHeap* heap, bool perf_heat) {
+  if (perf_heat) {
+    auto perf = std::make_unique<heat::PerfSampleSource>();
+    const char* why = "";
+    if (perf->Open(heap, &why)) return perf;
+    os::LogLine("TIERMEM_HEAT_SOURCE=perf: %s; sampling page tables instead", why);
+  }
+  auto source = std::make_unique<heat::PageTableSource>();
+  if (!source->Open(heap)) return nullptr;
+  return source;
+}
+
+}  // namespace
+
+bool SetUpTiering(heap::TieredHeap* heap, const config::TieringSpec& spec, bool enabled, bool force_moves,
+                  bool perf_heat) {
   migrate::MoverLimits limits;
   limits.max_pause_us = spec.max_pause_ms * 1000;
   migrate::SetMoverLimits(limits);
@@ -32,8 +50,8 @@ bool SetUpTiering(heap::TieredHeap* heap, const config::TieringSpec& spec, bool 
   }
   if (!enabled || heap->tier_count() < 2) return true;
 
-  auto source = std::make_unique<heat::PageTableSource>();
-  if (!source->Open(heap)) {
+  std::unique_ptr<heat::AccessSource> source = OpenHeatSource(heap, perf_heat);
+  if (source == nullptr) {
     os::LogLine("cannot read /proc/self/pagemap: no heat, no moves");
     return false;
   }

@@ -15,7 +15,10 @@ namespace tiermem::runtime {
 // tier, starts sampling. Returns false (and says why) if sampling cannot.
 // `force_moves` (TIERMEM_FORCE_MOVES=1, for tests) also moves random
 // extents every interval.
-bool SetUpTiering(heap::TieredHeap* heap, const config::TieringSpec& spec, bool enabled, bool force_moves);
+// `perf_heat` (TIERMEM_HEAT_SOURCE=perf) samples heat with hardware
+// address sampling where the machine has it, else says why and zaps.
+bool SetUpTiering(heap::TieredHeap* heap, const config::TieringSpec& spec, bool enabled, bool force_moves,
+                  bool perf_heat);
 
 // One background-thread iteration: sample, and after each heat window let
 // the tiering loop move extents.
