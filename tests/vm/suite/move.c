@@ -24,8 +24,9 @@
  *
  * Then the refusals:
  *
- *   refuse nvme-to-cxl rc RC errno NAME tierof TIER    an nvme block
- *   refuse dram-to-nvme rc RC errno NAME tierof TIER   a dram buffer
+ *   filemove nvme-to-cxl rc RC errno NAME tierof TIER bad N   an nvme block, copied to cxl
+ *   filemove dram-to-nvme rc RC errno NAME tierof TIER        a dram buffer, copied to nvme
+ *   filemove nvme-to-dram rc RC errno NAME tierof TIER bad N  and back
  *   enomem pmem-to-cxl rc RC errno NAME cxl_before B cxl_after B cxl_budget B
  *                                          an ENOMEM_MIB block on pmem moved
  *                                          into cxl (more than its budget)
@@ -221,8 +222,9 @@ int main(int argc, char **argv) {
     report(hops[h].name, bufs, nbuf, size);
   }
 
-  /* A file tier is neither a source nor a destination. */
-  void *nv = p_malloc_on(nvme, size);
+  /* To and from the file tier: copied while the world is stopped, then the
+   * pages are on the destination's node like any other placement there. */
+  unsigned char *nv = p_malloc_on(nvme, size);
   if (!nv) {
     fprintf(stderr, "vm_move: tiermem_malloc_on(nvme) failed: %s\n", strerror(errno));
     return 2;
@@ -230,11 +232,20 @@ int main(int argc, char **argv) {
   memset(nv, 0x5a, size);
   errno = 0;
   int rc = p_move(nv, size, cxl);
-  printf("refuse nvme-to-cxl rc %d errno %s tierof %s\n", rc, errno_name(rc ? errno : 0), tier_label(p_tier_of(nv)));
+  long nv_bad = 0;
+  for (size_t i = 0; i < size; ++i) nv_bad += nv[i] != 0x5a;
+  printf("filemove nvme-to-cxl rc %d errno %s tierof %s bad %ld\n", rc, errno_name(rc ? errno : 0),
+         tier_label(p_tier_of(nv)), nv_bad);
+  block_pages("nvme-to-cxl", nv, size);
   errno = 0;
   rc = p_move(bufs[0], size, nvme);
-  printf("refuse dram-to-nvme rc %d errno %s tierof %s\n", rc, errno_name(rc ? errno : 0),
+  printf("filemove dram-to-nvme rc %d errno %s tierof %s\n", rc, errno_name(rc ? errno : 0),
          tier_label(p_tier_of(bufs[0])));
+  errno = 0;
+  rc = p_move(bufs[0], size, dram);
+  printf("filemove nvme-to-dram rc %d errno %s tierof %s bad %ld\n", rc, errno_name(rc ? errno : 0),
+         tier_label(p_tier_of(bufs[0])), bad_bytes(bufs, 1, size / 8));
+  block_pages("nvme-to-dram", bufs[0], size);
 
   /* More than cxl's budget: the extents that fit move, then ENOMEM. */
   uint64_t *big = p_malloc_on(pmem, big_size);

@@ -331,10 +331,16 @@ for spec in "cxl $CXL_NODE" "pmem $PMEM_NODE" "dram $DRAM_NODE"; do
   prev=$to from=$to
 done
 assert_eq "move back to dram: numa_maps shows no page of tiermem:dram off node $DRAM_NODE" 0 "$(mv_nm_other dram dram "$DRAM_NODE")"
-assert_eq "move: an nvme block cannot move (tiermem_move -1, errno ENOTSUP)" "rc -1 errno ENOTSUP" "$(mv_result refuse nvme-to-cxl)"
-assert_eq "move: the nvme block stays on nvme" nvme "$(mv_field refuse nvme-to-cxl tierof)"
-assert_eq "move: a dram buffer cannot move to the nvme file tier (-1, ENOTSUP)" "rc -1 errno ENOTSUP" "$(mv_result refuse dram-to-nvme)"
-assert_eq "move: the dram buffer stays on dram" dram "$(mv_field refuse dram-to-nvme tierof)"
+mv_blk() { awk -v s="$1" -v n="$2" '$1 == "blockpages" && $2 == s && $3 == "node" && $4 == n {b = $6} END {print b + 0}' "$M"; }
+assert_eq "move: an nvme block moves to cxl (copy, tiermem_move 0)" "rc 0 errno 0" "$(mv_result filemove nvme-to-cxl)"
+assert_eq "move: the nvme block is on cxl now" cxl "$(mv_field filemove nvme-to-cxl tierof)"
+assert_eq "move: its data came along" 0 "$(mv_field filemove nvme-to-cxl bad)"
+assert_eq "move: its pages are on CXL node $CXL_NODE (move_pages)" "$((MOVE_MIB << 20))" "$(mv_blk nvme-to-cxl "$CXL_NODE")"
+assert_eq "move: a dram buffer moves to the nvme file tier (0)" "rc 0 errno 0" "$(mv_result filemove dram-to-nvme)"
+assert_eq "move: the dram buffer is on nvme" nvme "$(mv_field filemove dram-to-nvme tierof)"
+assert_eq "move: and back to dram (0)" "rc 0 errno 0" "$(mv_result filemove nvme-to-dram)"
+assert_eq "move: back on dram, data intact" "dram 0" "$(mv_field filemove nvme-to-dram tierof) $(mv_field filemove nvme-to-dram bad)"
+assert_eq "move: its pages are on DRAM node $DRAM_NODE again (move_pages)" "$((MOVE_MIB << 20))" "$(mv_blk nvme-to-dram "$DRAM_NODE")"
 cxl_before=$(mv_field enomem pmem-to-cxl cxl_before) cxl_after=$(mv_field enomem pmem-to-cxl cxl_after)
 assert_eq "move: ${MOVE_BIG_MIB} MiB of pmem into cxl's ${MOVE_BUDGET_MIB} MiB budget: -1, errno ENOMEM" "rc -1 errno ENOMEM" "$(mv_result enomem pmem-to-cxl)"
 assert_eq "move: cxl's budget in the stats is ${MOVE_BUDGET_MIB} MiB" $((MOVE_BUDGET_MIB * MiB)) "$(mv_field enomem pmem-to-cxl cxl_budget)"
