@@ -110,48 +110,98 @@ int CopyNonZeroPages(const char* addr, uint64_t len, int fd, uint64_t offset, ui
 
 }  // namespace
 
-int TieredHeap::RehomeLocked(size_t s, int to, uint64_t* copied) {
+// Copies what slot s holds into `to`'s file at the slot's offset. Only the
+// data: holes of the source read as zeros, and so does the destination's
+// range (a fresh or punched hole, or zeroed blocks).
+int TieredHeap::CopySlotData(size_t s, int to, uint64_t* copied) {
   *copied = 0;
-  Tier& dest = tiers_[to];
   const TierBacking& source = tiers_[image_.home(s)].backing;
+  const TierBacking& dest = tiers_[to].backing;
   const uint64_t extent = image_.extent_size();
   const uint64_t offset = image_.SlotOffset(s);
-  char* const addr = static_cast<char*>(image_.SlotAddress(s));
+  const char* const addr = static_cast<const char*>(image_.SlotAddress(s));
+  if (image_.state(s) == SlotState::kPrivate) {
+    // The file behind a private view is the previous generation, whose fd
+    // is gone: copy every page that is not all zeros, through the view.
+    // A page the first copy wrote that the program has zeroed since must
+    // read zero in the destination too.
+    const size_t page = os::PageSize();
+    uint64_t at = offset, start = 0, len = 0;
+    while (at < offset + extent && os::NextDataRange(dest.fd(), at, offset + extent, &start, &len)) {
+      for (uint64_t p = start; p < start + len; p += page) {
+        if (AllZero(addr + (p - offset), page)) {
+          const int rc = dest.Zero(p, page);
+          if (rc != 0) return rc;
+        }
+      }
+      at = start + len;
+    }
+    return CopyNonZeroPages(addr, extent, dest.fd(), offset, copied);
+  }
+  uint64_t at = offset;
+  const uint64_t end = offset + extent;
+  uint64_t start = 0, len = 0;
+  while (at < end && os::NextDataRange(source.fd(), at, end, &start, &len)) {
+    const int rc = os::WriteFully(dest.fd(), addr + (start - offset), len, start);
+    if (rc != 0) return rc;
+    *copied += len;
+    at = start + len;
+  }
+  return 0;
+}
 
-  const uint64_t bytes = image_.ledger(s).load(std::memory_order_acquire) & HeapImage::kBytesMask;
-  if (!dest.budget.TryReserve(bytes)) return -ENOMEM;
+int TieredHeap::PrepareCopyLocked(SlotCopy* c) {
+  Tier& dest = tiers_[c->to];
+  const uint64_t extent = image_.extent_size();
+  const uint64_t offset = image_.SlotOffset(c->slot);
+  c->reserved = image_.ledger(c->slot).load(std::memory_order_acquire) & HeapImage::kBytesMask;
+  if (!dest.budget.TryReserve(c->reserved)) return -ENOMEM;
   // A file destination gets the whole extent's blocks now: the slot's arena
   // may write anywhere in it later without committing first.
   int rc = dest.backing.is_file_tier() ? dest.backing.Commit(offset, extent) : dest.backing.BindRange(offset, extent);
-  // Only the data is copied: holes of the source read as zeros, and so does
-  // the destination's range (a fresh or punched hole, or zeroed blocks).
-  const bool private_view = image_.state(s) == SlotState::kPrivate;
-  if (private_view) {
-    // The file behind a private view is the previous generation, whose fd
-    // is gone: copy every page that is not all zeros, through the view.
-    rc = rc != 0 ? rc : CopyNonZeroPages(addr, extent, dest.backing.fd(), offset, copied);
-  } else {
-    uint64_t at = offset;
-    const uint64_t end = offset + extent;
-    uint64_t start = 0, len = 0;
-    while (rc == 0 && at < end && os::NextDataRange(source.fd(), at, end, &start, &len)) {
-      rc = os::WriteFully(dest.backing.fd(), addr + (start - offset), len, start);
-      *copied += len;
-      at = start + len;
-    }
-  }
-  if (rc == 0) rc = dest.backing.Map(addr, extent, offset, /*shared=*/true);
+  // The first copy, with the program running: it reads a file-tier source
+  // from disk and allocates the destination's pages and blocks, so the
+  // copy in the pause is memory to memory. What changes meanwhile is copied
+  // again then.
+  if (rc == 0) rc = CopySlotData(c->slot, c->to, &c->copied);
   if (rc != 0) {
-    dest.backing.Release(offset, extent);
-    dest.budget.Release(bytes);
+    AbortCopyLocked(c);
     return rc;
   }
-  // A private view's old file belongs to the child too: never punched.
-  if (!private_view) source.Release(offset, extent);
-  image_.set_state(s, SlotState::kShared);
-  image_.set_home(s, static_cast<uint8_t>(to));
-  TakeOverLedger(s, to, bytes);
+  c->prepared = true;
   return 0;
+}
+
+void TieredHeap::AbortCopyLocked(SlotCopy* c) {
+  tiers_[c->to].backing.Release(image_.SlotOffset(c->slot), image_.extent_size());
+  tiers_[c->to].budget.Release(c->reserved);
+  c->prepared = false;
+}
+
+int TieredHeap::FinishCopyLocked(SlotCopy* c) {
+  const size_t s = c->slot;
+  Tier& dest = tiers_[c->to];
+  const uint64_t extent = image_.extent_size();
+  const uint64_t offset = image_.SlotOffset(s);
+  char* const addr = static_cast<char*>(image_.SlotAddress(s));
+  int rc = CopySlotData(s, c->to, &c->copied);
+  if (rc == 0) rc = dest.backing.Map(addr, extent, offset, /*shared=*/true);
+  if (rc != 0) {
+    AbortCopyLocked(c);
+    return rc;
+  }
+  c->old_home = image_.home(s);
+  c->old_private = image_.state(s) == SlotState::kPrivate;
+  c->from = TakeOverLedger(s, c->to, c->reserved);
+  image_.set_state(s, SlotState::kShared);
+  image_.set_home(s, static_cast<uint8_t>(c->to));
+  return 0;
+}
+
+void TieredHeap::ReleaseOldCopyLocked(const SlotCopy& c) {
+  // Nothing maps the old copy any more. A private view's old file belongs
+  // to the child too: never punched.
+  if (!c.old_private) tiers_[c.old_home].backing.Release(image_.SlotOffset(c.slot), image_.extent_size());
 }
 
 void TieredHeap::PrefetchSlot(size_t s) {

@@ -102,12 +102,31 @@ class TieredHeap {
   int PlanMove(size_t s, int to, MoveHow* how) const;
   // kPages. Caller holds LockSlots. 0 or -errno; -ENOMEM: `to` is full.
   int MovePagesLocked(size_t s, int to);
-  // kCopy: copies the slot's data into `to`'s file at the slot's offset,
-  // maps the slot from there and punches the old copy. Caller holds
-  // LockSlots and has stopped every thread that could write the slot
-  // (migrate/world_stop.h). Does not allocate. On failure the slot is as it
-  // was. *copied gets the bytes of data copied.
-  int RehomeLocked(size_t s, int to, uint64_t* copied);
+  // kCopy, in two steps under LockSlots. Prepare, with the program
+  // running: reserves `to`'s budget and blocks and copies the slot's data
+  // into `to`'s file at the slot's offset (reading a file-tier source from
+  // disk, allocating the destination). Finish, with every thread that could
+  // write the slot stopped (migrate/world_stop.h): copies the data again
+  // (memory to memory now: what changed since is caught), maps the slot from
+  // the destination. Finish does not allocate. On
+  // any failure the slot is as it was; Abort undoes a Prepare that is not
+  // followed by a Finish.
+  struct SlotCopy {
+    size_t slot = 0;
+    int to = 0;
+    int from = 0;           // set by Finish: the tier the bytes left
+    uint64_t reserved = 0;  // live bytes reserved on `to`
+    uint64_t copied = 0;    // data bytes the last copy wrote
+    bool prepared = false;
+    int old_home = 0;       // set by Finish: where the old copy is
+    bool old_private = false;
+  };
+  int PrepareCopyLocked(SlotCopy* c);
+  int FinishCopyLocked(SlotCopy* c);
+  void AbortCopyLocked(SlotCopy* c);
+  // After the pause: punches the old copy (not part of the pause: nothing
+  // maps it any more). Still under LockSlots.
+  void ReleaseOldCopyLocked(const SlotCopy& c);
   // Around a kCopy, outside the pause: read a file-tier source into the page
   // cache first, so the pause copies from memory; after a move down to a
   // file tier, write the data back and drop it, so it really leaves DRAM.
@@ -160,6 +179,7 @@ class TieredHeap {
   // whole moved slot (nothing in it is live, and jemalloc holds it), the
   // slot goes back to its owner's file, empty. Caller holds map_lock_.
   int ReturnSlotHomeLocked(size_t s);
+  int CopySlotData(size_t s, int to, uint64_t* copied);
   template <class Fn>
   void ForEachSlotPiece(const void* p, size_t len, Fn fn);
   bool CreateArena(int tier, int index);

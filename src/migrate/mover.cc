@@ -48,15 +48,27 @@ void CountMove(int from, int to, uint64_t bytes) {
   }
 }
 
-// Copies one batch of slots with the world held. Returns how many moved;
-// -EAGAIN in *error when the world could not be stopped.
+// Copies one batch of slots: a first copy with the program running, then
+// the world held for the second copy and the switch. Returns how many
+// moved; -EAGAIN in *error when the world could not be stopped.
 size_t CopyBatch(TieredHeap* heap, const size_t* slots, size_t n, int to, int* error) {
   for (size_t i = 0; i < n; ++i) heap->PrefetchSlot(slots[i]);
-  const uint64_t extent = heap->image().extent_size();
   for (int attempt = 0; attempt < g_limits.stop_attempts; ++attempt) {
+    TieredHeap::SlotCopy copies[kMaxBatch];
     heap->LockSlots();
+    for (size_t i = 0; i < n; ++i) {
+      copies[i].slot = slots[i];
+      copies[i].to = to;
+      MoveHow how;
+      int rc = heap->PlanMove(slots[i], to, &how);  // again: a fork or pin may have come between
+      if (rc == 0 && how == MoveHow::kCopy) rc = heap->PrepareCopyLocked(&copies[i]);
+      if (rc != 0 && *error == 0) *error = rc;
+    }
     const uint64_t start = NowNs(CLOCK_MONOTONIC);
     if (!StopWorld(g_limits.stop_timeout_us)) {
+      for (size_t i = 0; i < n; ++i) {
+        if (copies[i].prepared) heap->AbortCopyLocked(&copies[i]);
+      }
       heap->UnlockSlots();
       Stats().aborted_stops.fetch_add(1, std::memory_order_relaxed);
       const timespec backoff{0, 1000000L << attempt};
@@ -65,23 +77,20 @@ size_t CopyBatch(TieredHeap* heap, const size_t* slots, size_t n, int to, int* e
     }
     // Nothing may allocate from here to ResumeWorld: a held thread may hold
     // a lock of the allocator.
-    size_t moved = 0;
-    int froms[kMaxBatch];
-    uint64_t bytes[kMaxBatch];
     bool done[kMaxBatch] = {};
+    size_t moved = 0;
     for (size_t i = 0; i < n; ++i) {
-      MoveHow how;
-      int rc = heap->PlanMove(slots[i], to, &how);  // again: a fork or pin may have come between
-      if (rc == 0 && how == MoveHow::kCopy) {
-        froms[i] = heap->image().tier(slots[i]);
-        rc = heap->RehomeLocked(slots[i], to, &bytes[i]);
-        done[i] = rc == 0;
-      }
-      if (rc != 0 && *error == 0) *error = rc;
+      if (!copies[i].prepared) continue;
+      const int rc = heap->FinishCopyLocked(&copies[i]);
+      done[i] = rc == 0;
       moved += done[i];
+      if (rc != 0 && *error == 0) *error = rc;
     }
     ResumeWorld();
     const uint64_t pause_us = (NowNs(CLOCK_MONOTONIC) - start) / 1000;
+    for (size_t i = 0; i < n; ++i) {
+      if (done[i]) heap->ReleaseOldCopyLocked(copies[i]);
+    }
     heap->UnlockSlots();
     RecordPause(pause_us);
     // Adapt the batch so the next pause stays under the bound.
@@ -89,10 +98,9 @@ size_t CopyBatch(TieredHeap* heap, const size_t* slots, size_t n, int to, int* e
     else if (pause_us * 4 < g_limits.max_pause_us && g_batch < kMaxBatch) g_batch *= 2;
     for (size_t i = 0; i < n; ++i) {
       if (!done[i]) continue;
-      CountMove(froms[i], to, bytes[i]);
+      CountMove(copies[i].from, to, copies[i].copied);
       heap->SettleSlot(slots[i]);
     }
-    (void)extent;
     return moved;
   }
   if (*error == 0) *error = -EAGAIN;

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace tiermem::migrate {
@@ -134,6 +135,32 @@ int ListThreads(pid_t* out, int max) {
   return n;
 }
 
+#if defined(__SANITIZE_THREAD__)
+// ThreadSanitizer's runtime has a thread of its own that blocks every
+// signal and never touches the program's memory; it cannot be held and
+// need not be. In such a build, any thread that blocks the stop signal is
+// taken for a runtime thread (the preload keeps program threads from
+// blocking it).
+constexpr bool kSkipThreadsBlockingTheSignal = true;
+#else
+constexpr bool kSkipThreadsBlockingTheSignal = false;
+#endif
+
+bool BlocksStopSignal(pid_t tid) {
+  char path[64], buf[2048];
+  snprintf(path, sizeof path, "/proc/self/task/%d/status", tid);
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  const char* line = strstr(buf, "SigBlk:");
+  if (line == nullptr) return false;
+  const unsigned long long mask = strtoull(line + 7, nullptr, 16);
+  return (mask >> (StopSignal() - 1)) & 1;
+}
+
 bool AlreadySignalled(pid_t tid) {
   return std::find(g_signalled, g_signalled + g_signalled_count, tid) != g_signalled + g_signalled_count;
 }
@@ -242,6 +269,7 @@ bool StopWorld(uint32_t timeout_us) {
     for (int i = 0; i < count; ++i) {
       const pid_t tid = seen[i];
       if (tid == self || IsExempt(tid) || AlreadySignalled(tid)) continue;
+      if (kSkipThreadsBlockingTheSignal && BlocksStopSignal(tid)) continue;
       if (g_signalled_count == kMaxThreads) break;
       if (SendStop(tid)) {
         g_signalled[g_signalled_count++] = tid;

@@ -346,8 +346,16 @@ TEST_F(TortureTest, DataSurvivesMovesBetweenDramAndNvmeUnderConcurrentWrites) {
     }
   });
 
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(TestSeconds());
-  while (std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // The set time, and on a machine too busy for the mover to make 5 moves
+  // each way in it, longer (at most 10 times as long).
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::duration<double>(TestSeconds());
+  const auto last_chance = start + std::chrono::duration<double>(10 * TestSeconds());
+  auto enough_moves = [&] { return sh.moves[kDram][kNvme].load() >= 5 && sh.moves[kNvme][kDram].load() >= 5; };
+  while (std::chrono::steady_clock::now() < deadline ||
+         (!enough_moves() && std::chrono::steady_clock::now() < last_chance)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 
   sh.stop_writers.store(true);
   for (auto& t : writers) t.join();
