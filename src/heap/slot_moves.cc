@@ -73,6 +73,7 @@ int TieredHeap::MovePagesLocked(size_t s, int to) {
     return rc;
   }
   TakeOverLedger(s, to, bytes);
+  moves_.fetch_add(1, std::memory_order_relaxed);
   return 0;
 }
 
@@ -193,6 +194,7 @@ int TieredHeap::FinishCopyLocked(SlotCopy* c) {
   c->old_home = image_.home(s);
   c->old_private = image_.state(s) == SlotState::kPrivate;
   c->from = TakeOverLedger(s, c->to, c->reserved);
+  moves_.fetch_add(1, std::memory_order_relaxed);
   image_.set_state(s, SlotState::kShared);
   image_.set_home(s, static_cast<uint8_t>(c->to));
   return 0;

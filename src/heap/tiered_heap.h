@@ -185,7 +185,7 @@ class TieredHeap {
   bool CreateArena(int tier, int index);
   int RemapRuns(SlotState from, bool shared);
   uint64_t DropStrayPageCache();
-  void EnforceDramBudgetLocked();
+  bool EnforceDramBudgetLocked();  // true if it purged or evicted anything
 
   static std::atomic<TieredHeap*> instance_;
 
@@ -208,6 +208,11 @@ class TieredHeap {
   std::atomic<uint64_t> failed_{0};
   bool forking_ = false;  // under map_lock_: new slots are mapped copy-on-write
   size_t evict_hand_ = 0; // residency governor's clock hand (slot index)
+  // Governor back-off (residency.cc), under governor_lock_.
+  uint64_t governor_activity_ = 0;
+  uint32_t governor_backoff_ = 1;
+  uint32_t governor_countdown_ = 0;
+  std::atomic<uint64_t> moves_{0};  // slot moves so far: activity for the governor
 };
 
 }  // namespace tiermem::heap
