@@ -136,14 +136,14 @@ int ListThreads(pid_t* out, int max) {
 }
 
 #if defined(__SANITIZE_THREAD__)
-// ThreadSanitizer's runtime has a thread of its own that blocks every
-// signal and never touches the program's memory; it cannot be held and
-// need not be. In such a build, any thread that blocks the stop signal is
-// taken for a runtime thread (the preload keeps program threads from
-// blocking it).
-constexpr bool kSkipThreadsBlockingTheSignal = true;
+// ThreadSanitizer's runtime starts a thread of its own before any program
+// code; it blocks every signal and never touches the program's memory. In
+// such a build, threads that block the stop signal when the handler is
+// installed are taken for it and exempted (program threads that block it
+// later are still waited for).
+constexpr bool kExemptSanitizerThreads = true;
 #else
-constexpr bool kSkipThreadsBlockingTheSignal = false;
+constexpr bool kExemptSanitizerThreads = false;
 #endif
 
 bool BlocksStopSignal(pid_t tid) {
@@ -222,6 +222,17 @@ bool InstallStopHandler() {
   act.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&act.sa_mask);
   if (RealSigaction()(StopSignal(), &act, nullptr) != 0) return false;
+  if (kExemptSanitizerThreads) {
+    static pid_t tids[kMaxThreads];
+    const int n = ListThreads(tids, kMaxThreads);
+    for (int i = 0; i < n; ++i) {
+      if (!BlocksStopSignal(tids[i])) continue;
+      for (auto& e : g_exempt) {
+        pid_t expected = 0;
+        if (e.compare_exchange_strong(expected, tids[i])) break;
+      }
+    }
+  }
   g_installed.store(true, std::memory_order_release);
   return true;
 }
@@ -269,7 +280,6 @@ bool StopWorld(uint32_t timeout_us) {
     for (int i = 0; i < count; ++i) {
       const pid_t tid = seen[i];
       if (tid == self || IsExempt(tid) || AlreadySignalled(tid)) continue;
-      if (kSkipThreadsBlockingTheSignal && BlocksStopSignal(tid)) continue;
       if (g_signalled_count == kMaxThreads) break;
       if (SendStop(tid)) {
         g_signalled[g_signalled_count++] = tid;
