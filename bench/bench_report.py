@@ -180,7 +180,7 @@ def main():
                 ratio = f"{g(s['ratio'])}x"
                 if s["ratio2"] is not None:
                     ratio += f" / {g(s['ratio2'])}x"
-            wall = fmt(s["seconds"]) if s["ok"] else f"({fmt(s['failed_seconds'])})"
+            wall = fmt(s["seconds"]) if s["ok"] else f"failed after {fmt(s['failed_seconds'])}"
             md.append(f"| {s['alternative']} | {s['statuses']} | {wall} | {fmt(s['metric'])} | "
                       f"{fmt(s['metric2'])} | {fmt(s['cg_peak_mib'], 4)} | {ratio} |")
         md.append("")
@@ -267,7 +267,8 @@ set grid
                         x = c * width + j
                         if s[key] is not None:
                             f.write(f"{x} {s[key]:.4f}\n")
-                            lab.write(f"{x} {s[key]:.4f} \"{g(s[key])}x\"\n")
+                            part = "" if s["ok"] == s["reps"] else f" ({s['ok']}/{s['reps']} ok)"
+                            lab.write(f"{x} {s[key]:.4f} \"{g(s[key])}x{part}\"\n")
                         else:
                             status = s["statuses"].split("x")[0] if s["ok"] == 0 else "n/a"
                             lab.write(f"{x} 1 \"{status.replace('(', ' ').replace(')', '')}\"\n")
