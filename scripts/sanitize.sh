@@ -42,7 +42,7 @@ for f in tests/unit/*_test.cc; do unit_targets+=("$(basename "$f" .cc)"); done
 
 export ASAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$SRC/tests/tsan.supp"
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
 # configure DIR ARGS...: quiet unless it fails.
 configure() {

@@ -79,7 +79,9 @@ int TieredHeap::MovePagesLocked(size_t s, int to) {
 
 namespace {
 
-bool AllZero(const char* p, size_t len) {
+// Reads memory the program may be writing (the mover's first copy): a race
+// by design, which the copy under the pause makes good.
+__attribute__((no_sanitize("thread"))) bool AllZero(const char* p, size_t len) {
   const auto* words = reinterpret_cast<const uint64_t*>(p);
   for (size_t i = 0; i < len / sizeof(uint64_t); ++i) {
     if (words[i] != 0) return false;
@@ -89,7 +91,7 @@ bool AllZero(const char* p, size_t len) {
 
 // Writes the pages of [addr, addr+len) that hold anything but zeros to fd
 // at `offset`, runs of them in one write each.
-int CopyNonZeroPages(const char* addr, uint64_t len, int fd, uint64_t offset, uint64_t* copied) {
+int CopyNonZeroPages(const char* addr, uint64_t len, int fd, uint64_t offset, uint64_t* copied, bool racy) {
   const size_t page = os::PageSize();
   uint64_t run_start = 0, run_len = 0;
   for (uint64_t at = 0; at <= len; at += page) {
@@ -100,7 +102,8 @@ int CopyNonZeroPages(const char* addr, uint64_t len, int fd, uint64_t offset, ui
       continue;
     }
     if (run_len != 0) {
-      const int rc = os::WriteFully(fd, addr + run_start, run_len, offset + run_start);
+      const int rc = racy ? os::WriteFullyRacy(fd, addr + run_start, run_len, offset + run_start)
+                          : os::WriteFully(fd, addr + run_start, run_len, offset + run_start);
       if (rc != 0) return rc;
       *copied += run_len;
       run_len = 0;
@@ -114,7 +117,7 @@ int CopyNonZeroPages(const char* addr, uint64_t len, int fd, uint64_t offset, ui
 // Copies what slot s holds into `to`'s file at the slot's offset. Only the
 // data: holes of the source read as zeros, and so does the destination's
 // range (a fresh or punched hole, or zeroed blocks).
-int TieredHeap::CopySlotData(size_t s, int to, uint64_t* copied) {
+int TieredHeap::CopySlotData(size_t s, int to, uint64_t* copied, bool racy) {
   *copied = 0;
   const TierBacking& source = tiers_[image_.home(s)].backing;
   const TierBacking& dest = tiers_[to].backing;
@@ -137,13 +140,14 @@ int TieredHeap::CopySlotData(size_t s, int to, uint64_t* copied) {
       }
       at = start + len;
     }
-    return CopyNonZeroPages(addr, extent, dest.fd(), offset, copied);
+    return CopyNonZeroPages(addr, extent, dest.fd(), offset, copied, racy);
   }
   uint64_t at = offset;
   const uint64_t end = offset + extent;
   uint64_t start = 0, len = 0;
   while (at < end && os::NextDataRange(source.fd(), at, end, &start, &len)) {
-    const int rc = os::WriteFully(dest.fd(), addr + (start - offset), len, start);
+    const int rc = racy ? os::WriteFullyRacy(dest.fd(), addr + (start - offset), len, start)
+                        : os::WriteFully(dest.fd(), addr + (start - offset), len, start);
     if (rc != 0) return rc;
     *copied += len;
     at = start + len;
@@ -164,7 +168,7 @@ int TieredHeap::PrepareCopyLocked(SlotCopy* c) {
   // from disk and allocates the destination's pages and blocks, so the
   // copy in the pause is memory to memory. What changes meanwhile is copied
   // again then.
-  if (rc == 0) rc = CopySlotData(c->slot, c->to, &c->copied);
+  if (rc == 0) rc = CopySlotData(c->slot, c->to, &c->copied, /*racy=*/true);
   if (rc != 0) {
     AbortCopyLocked(c);
     return rc;
@@ -185,7 +189,7 @@ int TieredHeap::FinishCopyLocked(SlotCopy* c) {
   const uint64_t extent = image_.extent_size();
   const uint64_t offset = image_.SlotOffset(s);
   char* const addr = static_cast<char*>(image_.SlotAddress(s));
-  int rc = CopySlotData(s, c->to, &c->copied);
+  int rc = CopySlotData(s, c->to, &c->copied, /*racy=*/false);
   if (rc == 0) rc = dest.backing.Map(addr, extent, offset, /*shared=*/true);
   if (rc != 0) {
     AbortCopyLocked(c);

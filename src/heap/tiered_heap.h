@@ -179,7 +179,8 @@ class TieredHeap {
   // whole moved slot (nothing in it is live, and jemalloc holds it), the
   // slot goes back to its owner's file, empty. Caller holds map_lock_.
   int ReturnSlotHomeLocked(size_t s);
-  int CopySlotData(size_t s, int to, uint64_t* copied);
+  // racy: the program is running (the first copy), see os::WriteFullyRacy.
+  int CopySlotData(size_t s, int to, uint64_t* copied, bool racy);
   template <class Fn>
   void ForEachSlotPiece(const void* p, size_t len, Fn fn);
   bool CreateArena(int tier, int index);

@@ -1,6 +1,7 @@
 #include "migrate/world_stop.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -223,6 +224,10 @@ bool InstallStopHandler() {
   sigemptyset(&act.sa_mask);
   if (RealSigaction()(StopSignal(), &act, nullptr) != 0) return false;
   if (kExemptSanitizerThreads) {
+    // ThreadSanitizer starts its thread with the program's first
+    // pthread_create: make sure it exists before looking.
+    pthread_t t;
+    if (pthread_create(&t, nullptr, [](void*) -> void* { return nullptr; }, nullptr) == 0) pthread_join(t, nullptr);
     static pid_t tids[kMaxThreads];
     const int n = ListThreads(tids, kMaxThreads);
     for (int i = 0; i < n; ++i) {

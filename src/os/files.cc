@@ -92,6 +92,22 @@ int WriteFully(int fd, const void* src, uint64_t len, uint64_t offset) {
   return 0;
 }
 
+int WriteFullyRacy(int fd, const void* src, uint64_t len, uint64_t offset) {
+  const char* p = static_cast<const char*>(src);
+  while (len > 0) {
+    const long n = syscall(SYS_pwrite64, fd, p, len, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (n == 0) return -EIO;
+    p += n;
+    len -= static_cast<uint64_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return 0;
+}
+
 void Prefetch(int fd, uint64_t offset, uint64_t len) {
   posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(len), POSIX_FADV_WILLNEED);
 }

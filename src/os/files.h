@@ -40,6 +40,12 @@ bool NextDataRange(int fd, uint64_t from, uint64_t end, uint64_t* start, uint64_
 // `src` may be a mapping that faults while the kernel reads it.
 int WriteFully(int fd, const void* src, uint64_t len, uint64_t offset);
 
+// The same through the raw system call: for the mover's first copy, which
+// reads memory the program is writing on purpose (the copy under the pause
+// is the exact one), so that ThreadSanitizer's pwrite interceptor does not
+// take it for a bug.
+int WriteFullyRacy(int fd, const void* src, uint64_t len, uint64_t offset);
+
 // Starts reading [offset, offset+len) into the page cache, without waiting.
 void Prefetch(int fd, uint64_t offset, uint64_t len);
 
