@@ -3,6 +3,8 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 
 #include "migrate/mover.h"
 #include "os/log.h"
@@ -36,28 +38,37 @@ bool TieringLoop::Movable(size_t slot, uint64_t now_ms) const {
   return Live(slot) != 0;  // nothing live: nothing worth a copy
 }
 
-void TieringLoop::MarkMoved(const std::vector<size_t>& slots, uint64_t now_ms) {
-  const uint32_t stamp = static_cast<uint32_t>(now_ms) | 1;  // never 0 ("never moved")
-  for (size_t s : slots) moved_at_[s] = stamp;
-}
 
-void TieringLoop::Demote(std::vector<size_t>& slots, uint64_t now_ms) {
-  if (slots.empty()) return;
-  MarkMoved(slots, now_ms);
-  for (int to = 1; to < heap_->tier_count() && !slots.empty(); ++to) {
-    int error = 0;
-    migrate::MoveSlots(heap_, slots.data(), slots.size(), to, &error);
-    // What is still on tier 0 (the destination filled up) tries the next tier.
-    std::erase_if(slots, [&](size_t s) { return heap_->image().tier(s) != 0; });
-    if (error == -EAGAIN) break;
+void TieringLoop::MarkMovedTo(const std::vector<size_t>& slots, int to, bool down, uint64_t now_ms) {
+  // Only slots that did move wait out their residency time; a refused or
+  // given-up move is tried again at the next window.
+  const uint32_t stamp = static_cast<uint32_t>(now_ms) | 1;  // never 0 ("never moved")
+  for (size_t s : slots) {
+    const int tier = heap_->image().tier(s);
+    if (down ? tier != 0 : tier == to) moved_at_[s] = stamp;
   }
 }
 
-void TieringLoop::Promote(std::vector<size_t>& slots, uint64_t now_ms) {
-  if (slots.empty()) return;
-  MarkMoved(slots, now_ms);
+int TieringLoop::Demote(std::vector<size_t>& slots, uint64_t now_ms) {
+  if (slots.empty()) return 0;
+  int error = 0;
+  std::vector<size_t> left = slots;
+  for (int to = 1; to < heap_->tier_count() && !left.empty(); ++to) {
+    migrate::MoveSlots(heap_, left.data(), left.size(), to, &error);
+    // What is still on tier 0 (the destination filled up) tries the next tier.
+    std::erase_if(left, [&](size_t s) { return heap_->image().tier(s) != 0; });
+    if (error == -EAGAIN) break;
+  }
+  MarkMovedTo(slots, 0, /*down=*/true, now_ms);
+  return error;
+}
+
+int TieringLoop::Promote(std::vector<size_t>& slots, uint64_t now_ms) {
+  if (slots.empty()) return 0;
   int error = 0;
   migrate::MoveSlots(heap_, slots.data(), slots.size(), 0, &error);
+  MarkMovedTo(slots, 0, /*down=*/false, now_ms);
+  return error;
 }
 
 void TieringLoop::ForceMoves() {
@@ -107,55 +118,71 @@ void TieringLoop::Step(uint64_t now_ms) {
   });
   std::sort(hot_.begin(), hot_.end(), [&](size_t a, size_t b) { return sampler_->heat(a) > sampler_->heat(b); });
 
-  demote_.clear();
-  promote_.clear();
-  uint64_t used = dram.budget.used();
+  // What DRAM holds: live bytes, or the memfd's pages when more (freed
+  // blocks not purged yet, the free parts of promoted extents). A move up
+  // can add a whole extent of pages, a move down frees one.
+  uint64_t used = std::max(dram.budget.used(), dram.backing.DramBytes());
   size_t next_cold = 0;
   bool limited = false;
   // Above the high watermark: make room down to the low one.
+  demote_.clear();
   if (used > high) {
     while (used > low && next_cold < cold_.size()) {
       if (!demote_limit_.Take(extent)) {
         limited = true;
         break;
       }
-      const size_t s = cold_[next_cold++];
-      demote_.push_back(s);
-      used -= std::min(used, Live(s));
+      demote_.push_back(cold_[next_cold++]);
+      used -= std::min(used, extent);
     }
   }
-  // Hot extents up while DRAM has room, or in place of clearly colder ones.
-  for (size_t s : hot_) {
-    const uint64_t need = Live(s);
-    bool room = used + need <= high;
-    while (!room && next_cold < cold_.size()) {
-      const size_t victim = cold_[next_cold];
-      if (sampler_->heat(victim) + config_.hysteresis > sampler_->heat(s)) break;
-      if (!demote_limit_.Take(extent)) {
+  const size_t over_watermark = demote_.size();
+  if (over_watermark != 0 && Demote(demote_, now_ms) == -EAGAIN) return;
+  // Hot extents up while DRAM has room, or in place of clearly colder ones,
+  // a few at a time: a swap's demotion is only worth it if its promotion
+  // happens, so a chunk that could not promote ends the round.
+  constexpr size_t kChunk = 8;
+  size_t next_hot = 0;
+  while (next_hot < hot_.size() && !limited) {
+    demote_.clear();
+    promote_.clear();
+    while (next_hot < hot_.size() && promote_.size() < kChunk) {
+      const size_t s = hot_[next_hot];
+      bool room = used + extent <= high;
+      if (!room && next_cold < cold_.size()) {
+        const size_t victim = cold_[next_cold];
+        if (sampler_->heat(victim) + config_.hysteresis > sampler_->heat(s)) break;
+        if (!demote_limit_.Take(extent)) {
+          limited = true;
+          break;
+        }
+        ++next_cold;
+        demote_.push_back(victim);
+        used -= std::min(used, extent);
+        room = used + extent <= high;
+      }
+      if (!room) break;
+      if (!promote_limit_.Take(extent)) {
         limited = true;
         break;
       }
-      ++next_cold;
-      demote_.push_back(victim);
-      used -= std::min(used, Live(victim));
-      room = used + need <= high;
+      promote_.push_back(s);
+      used += extent;
+      ++next_hot;
     }
-    if (!room) break;
-    if (!promote_limit_.Take(extent)) {
-      limited = true;
-      break;
-    }
-    promote_.push_back(s);
-    used += need;
+    if (promote_.empty()) break;
+    if (Demote(demote_, now_ms) == -EAGAIN) break;
+    const int error = Promote(promote_, now_ms);
+    if (error == -EAGAIN || error == -ENOMEM) break;
+    if (promote_.size() < kChunk) break;  // the last chunk stopped short for a reason
   }
   if (limited) counters_.rate_limited++;
-  if (!demote_.empty() || !promote_.empty()) {
-    os::DebugLine("tiering: dram %llu of %llu KiB; %zu cold candidates, %zu hot; demote %zu, promote %zu",
-                  static_cast<unsigned long long>(dram.budget.used() >> 10), static_cast<unsigned long long>(limit >> 10),
-                  cold_.size(), hot_.size(), demote_.size(), promote_.size());
+  if (getenv("TIERMEM_DEBUG_TIERING") != nullptr) {
+    os::LogLine("tiering: dram %llu KiB (live %llu) of %llu; %zu cold, %zu hot; %zu down over the watermark, %zu hot handled",
+                static_cast<unsigned long long>(dram.backing.DramBytes() >> 10),
+                static_cast<unsigned long long>(dram.budget.used() >> 10), static_cast<unsigned long long>(limit >> 10),
+                cold_.size(), hot_.size(), over_watermark, next_hot);
   }
-  Demote(demote_, now_ms);
-  Promote(promote_, now_ms);
 }
 
 }  // namespace tiermem::tiering

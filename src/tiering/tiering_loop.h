@@ -49,10 +49,11 @@ class TieringLoop {
  private:
   bool Movable(size_t slot, uint64_t now_ms) const;
   uint64_t Live(size_t slot) const;
-  // Moves `slots` down, to the first lower tier with room for each.
-  void Demote(std::vector<size_t>& slots, uint64_t now_ms);
-  void Promote(std::vector<size_t>& slots, uint64_t now_ms);
-  void MarkMoved(const std::vector<size_t>& slots, uint64_t now_ms);
+  // Moves `slots` down, to the first lower tier with room for each, or up
+  // to DRAM; returns the first error (-EAGAIN: the world would not stop).
+  int Demote(std::vector<size_t>& slots, uint64_t now_ms);
+  int Promote(std::vector<size_t>& slots, uint64_t now_ms);
+  void MarkMovedTo(const std::vector<size_t>& slots, int to, bool down, uint64_t now_ms);
 
   heap::TieredHeap* heap_ = nullptr;
   const heat::HeatSampler* sampler_ = nullptr;
