@@ -1,4 +1,7 @@
-// Zap-and-check and residency-after-eviction (see access_source.h).
+// Zap-and-check and residency-after-eviction (see access_source.h). On a
+// file tier the page cache of the 64 KiB window around the probe is also
+// compared between arming and checking (one cachestat): growth means
+// something in it was read back after the governor evicted it.
 //
 // Zapping is only safe on a MAP_SHARED mapping (the data stays in the file;
 // on a private copy-on-write view it would be discarded), so probes are set
@@ -25,6 +28,7 @@ class PageTableSource final : public AccessSource {
 
  private:
   bool Touched(const Region& r) const;
+  uint64_t WindowCache(const Region& r) const;
   uintptr_t PickPage(const Region& r);
 
   heap::TieredHeap* heap_ = nullptr;

@@ -23,6 +23,7 @@ struct Region {
   uintptr_t probe;     // the page armed by the last sample
   Probe probe_kind;
   bool seen;           // event sources: an access sample fell in this interval
+  uint64_t cached;     // file tiers: page cache of the probe's 64 KiB window when armed
 };
 
 }  // namespace tiermem::heat

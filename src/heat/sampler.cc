@@ -103,7 +103,7 @@ void HeatSampler::Rebuild() {
              Distance(heat(end), heat(s)) <= distance) {
         ++end;
       }
-      regions_.push_back(Region{s, end, tier, 0, 0, 0, Probe::kNone, false});
+      regions_.push_back(Region{s, end, tier, 0, 0, 0, Probe::kNone, false, 0});
       s = end;
     }
     covered_ = carved;
@@ -127,7 +127,7 @@ void HeatSampler::Extend() {
     const uint8_t tier = image.tier(s);
     size_t end = s + 1;
     while (end < carved && end - s < max_len && Sampleable(end) && image.tier(end) == tier) ++end;
-    regions_.push_back(Region{s, end, tier, 0, 0, 0, Probe::kNone, false});
+    regions_.push_back(Region{s, end, tier, 0, 0, 0, Probe::kNone, false, 0});
     s = end;
   }
   covered_ = carved;

@@ -173,6 +173,7 @@ void TieringLoop::Step(uint64_t now_ms) {
     if (promote_.empty()) break;
     if (Demote(demote_, now_ms) == -EAGAIN) break;
     const int error = Promote(promote_, now_ms);
+    if (error != 0 && getenv("TIERMEM_DEBUG_TIERING") != nullptr) os::LogLine("tiering: promotion stopped: error %d", error);
     if (error == -EAGAIN || error == -ENOMEM) break;
     if (promote_.size() < kChunk) break;  // the last chunk stopped short for a reason
   }

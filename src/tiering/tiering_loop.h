@@ -27,7 +27,7 @@ struct TieringConfig {
   uint64_t demote_bytes_per_s = 512ull << 20;
   uint32_t min_residency_ms = 3000;
   uint16_t hot_threshold = 50;  // per mille of samples touched
-  uint16_t hysteresis = 100;    // per mille
+  uint16_t hysteresis = 20;     // per mille
 };
 
 struct TieringCounters {
