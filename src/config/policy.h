@@ -51,8 +51,8 @@ struct TieringSpec {
   uint64_t promote_rate = 512ull << 20;  // bytes per second moved up, at most
   uint64_t demote_rate = 512ull << 20;   // bytes per second moved down, at most
   uint32_t min_residency_ms = 3000;    // an extent that moved stays at least this long
-  uint32_t hot_threshold = 50;         // per mille of samples touched: worth promoting
-  uint32_t hysteresis = 20;            // per mille: a swap needs this much more heat
+  uint32_t hot_threshold = 100;        // per mille of samples touched: worth promoting
+  uint32_t hysteresis = 50;            // per mille: a swap needs this much more heat
   uint32_t aggregation_ms = 1000;      // heat window
   uint32_t min_regions = 10;           // sampler regions (DAMON-style)
   uint32_t max_regions = 200;

@@ -26,8 +26,8 @@ struct TieringConfig {
   uint64_t promote_bytes_per_s = 512ull << 20;
   uint64_t demote_bytes_per_s = 512ull << 20;
   uint32_t min_residency_ms = 3000;
-  uint16_t hot_threshold = 50;  // per mille of samples touched
-  uint16_t hysteresis = 20;     // per mille
+  uint16_t hot_threshold = 100; // per mille of samples touched
+  uint16_t hysteresis = 50;     // per mille
 };
 
 struct TieringCounters {
