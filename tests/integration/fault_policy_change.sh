@@ -6,6 +6,8 @@
 # A process started after a change gets the new behaviour: DRAM-only with
 # exactly one stderr line for the garbage, the other budget for policy B.
 . "$(dirname "$0")/lib.sh"
+# Counts blocks per tier as first-touch placement left them: no moves by heat.
+export TIERMEM_TIERING=off
 require_preload
 require_cli
 P=$(prog fill_blocks)
