@@ -90,46 +90,41 @@ void HeatSampler::Rebuild() {
   uint16_t distance = kMergeDistance;
   for (;;) {
     regions_.clear();
-    const size_t max_len = std::max<size_t>(1, carved / config_.min_regions);
-    size_t s = 0;
-    while (s < carved) {
-      if (!Sampleable(s)) {
-        ++s;
-        continue;
-      }
-      const uint8_t tier = image.tier(s);
-      size_t end = s + 1;
-      while (end < carved && end - s < max_len && Sampleable(end) && image.tier(end) == tier &&
-             Distance(heat(end), heat(s)) <= distance) {
-        ++end;
-      }
-      regions_.push_back(Region{s, end, tier, 0, 0, 0, Probe::kNone, false, 0});
-      s = end;
-    }
+    AppendRegions(0, carved, distance);
     covered_ = carved;
     if (regions_.size() <= config_.max_regions || distance >= kHeatMax) break;
     distance = static_cast<uint16_t>(distance * 2);
   }
 }
 
-// Extents carved since the last rebuild get regions of their own at once
-// (cut like a rebuild would), so new data is measured from its first window.
-void HeatSampler::Extend() {
+// Regions over slots [from, to): runs of sampleable extents on one tier
+// whose heat stays within `distance` of the run's first, each at most
+// carved/min_regions extents.
+void HeatSampler::AppendRegions(size_t from, size_t to, uint16_t distance) {
   const heap::HeapImage& image = heap_->image();
-  const size_t carved = image.carved();
-  const size_t max_len = std::max<size_t>(1, carved / config_.min_regions);
-  size_t s = covered_;
-  while (s < carved) {
+  const size_t max_len = std::max<size_t>(1, image.carved() / config_.min_regions);
+  size_t s = from;
+  while (s < to) {
     if (!Sampleable(s)) {
       ++s;
       continue;
     }
     const uint8_t tier = image.tier(s);
     size_t end = s + 1;
-    while (end < carved && end - s < max_len && Sampleable(end) && image.tier(end) == tier) ++end;
+    while (end < to && end - s < max_len && Sampleable(end) && image.tier(end) == tier &&
+           Distance(heat(end), heat(s)) <= distance) {
+      ++end;
+    }
     regions_.push_back(Region{s, end, tier, 0, 0, 0, Probe::kNone, false, 0});
     s = end;
   }
+}
+
+// Extents carved since the last rebuild get regions of their own at once
+// (cut like a rebuild would), so new data is measured from its first window.
+void HeatSampler::Extend() {
+  const size_t carved = heap_->image().carved();
+  AppendRegions(covered_, carved, kHeatMax);  // new extents have no heat yet
   covered_ = carved;
 }
 

@@ -58,6 +58,7 @@ class HeatSampler {
   void Aggregate();
   void Rebuild();
   void Extend();
+  void AppendRegions(size_t from, size_t to, uint16_t distance);
   void Split();
   bool Sampleable(size_t slot) const;
 

@@ -147,15 +147,23 @@ constexpr bool kExemptSanitizerThreads = true;
 constexpr bool kExemptSanitizerThreads = false;
 #endif
 
-bool BlocksStopSignal(pid_t tid) {
-  char path[64], buf[2048];
-  snprintf(path, sizeof path, "/proc/self/task/%d/status", tid);
+// Reads /proc/self/task/TID/NAME into buf (NUL-terminated); false if the
+// thread or the file is gone. No allocation.
+bool ReadTaskFile(pid_t tid, const char* name, char* buf, size_t len) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/%s", tid, name);
   const int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
-  const ssize_t n = read(fd, buf, sizeof buf - 1);
+  const ssize_t n = read(fd, buf, len - 1);
   close(fd);
   if (n <= 0) return false;
   buf[n] = '\0';
+  return true;
+}
+
+bool BlocksStopSignal(pid_t tid) {
+  char buf[2048];
+  if (!ReadTaskFile(tid, "status", buf, sizeof buf)) return false;
   const char* line = strstr(buf, "SigBlk:");
   if (line == nullptr) return false;
   const unsigned long long mask = strtoull(line + 7, nullptr, 16);
@@ -181,14 +189,8 @@ bool SendStop(pid_t tid) {
 // will never acknowledge.
 bool Gone(pid_t tid) {
   if (syscall(SYS_tgkill, getpid(), tid, 0) != 0 && errno == ESRCH) return true;
-  char path[64], stat[256];
-  snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
-  const int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return true;
-  const ssize_t n = read(fd, stat, sizeof stat - 1);
-  close(fd);
-  if (n <= 0) return true;
-  stat[n] = '\0';
+  char stat[256];
+  if (!ReadTaskFile(tid, "stat", stat, sizeof stat)) return true;
   const char* paren = strrchr(stat, ')');
   return paren != nullptr && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
 }

@@ -76,10 +76,15 @@ bool NextDataRange(int fd, uint64_t from, uint64_t end, uint64_t* start, uint64_
   return true;
 }
 
-int WriteFully(int fd, const void* src, uint64_t len, uint64_t offset) {
+namespace {
+
+// pwrite until all of it is written. `write_at` is pwrite itself or the raw
+// system call (WriteFullyRacy).
+template <class WriteAt>
+int WriteAll(WriteAt write_at, int fd, const void* src, uint64_t len, uint64_t offset) {
   const char* p = static_cast<const char*>(src);
   while (len > 0) {
-    const ssize_t n = pwrite(fd, p, len, static_cast<off_t>(offset));
+    const long n = write_at(fd, p, len, static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
       return -errno;
@@ -92,20 +97,16 @@ int WriteFully(int fd, const void* src, uint64_t len, uint64_t offset) {
   return 0;
 }
 
+}  // namespace
+
+int WriteFully(int fd, const void* src, uint64_t len, uint64_t offset) {
+  return WriteAll([](int f, const char* p, uint64_t n, off_t at) -> long { return pwrite(f, p, n, at); }, fd, src,
+                  len, offset);
+}
+
 int WriteFullyRacy(int fd, const void* src, uint64_t len, uint64_t offset) {
-  const char* p = static_cast<const char*>(src);
-  while (len > 0) {
-    const long n = syscall(SYS_pwrite64, fd, p, len, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    if (n == 0) return -EIO;
-    p += n;
-    len -= static_cast<uint64_t>(n);
-    offset += static_cast<uint64_t>(n);
-  }
-  return 0;
+  return WriteAll([](int f, const char* p, uint64_t n, off_t at) { return syscall(SYS_pwrite64, f, p, n, at); }, fd,
+                  src, len, offset);
 }
 
 void Prefetch(int fd, uint64_t offset, uint64_t len) {
