@@ -173,6 +173,11 @@ int TieredHeap::PrepareCopyLocked(SlotCopy* c) {
     AbortCopyLocked(c);
     return rc;
   }
+  // Moving down to a file: start writing the copy back now, so that it is
+  // clean (droppable) soon after the switch. Dirty page cache cannot be
+  // reclaimed quickly, and a memory cgroup (v1 above all) kills the program
+  // rather than wait for it.
+  if (dest.backing.is_file_tier()) os::StartWriteBack(dest.backing.fd(), offset, extent);
   c->prepared = true;
   return 0;
 }

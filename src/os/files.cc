@@ -109,6 +109,10 @@ int WriteFullyRacy(int fd, const void* src, uint64_t len, uint64_t offset) {
                   src, len, offset);
 }
 
+void StartWriteBack(int fd, uint64_t offset, uint64_t len) {
+  sync_file_range(fd, static_cast<off_t>(offset), static_cast<off_t>(len), SYNC_FILE_RANGE_WRITE);
+}
+
 void Prefetch(int fd, uint64_t offset, uint64_t len) {
   posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(len), POSIX_FADV_WILLNEED);
 }

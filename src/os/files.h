@@ -63,6 +63,9 @@ struct CacheState {
 };
 bool PageCacheState(int fd, uint64_t offset, uint64_t len, CacheState* out);
 
+// Starts writing back the dirty pages of the range; does not wait.
+void StartWriteBack(int fd, uint64_t offset, uint64_t len);
+
 // Writes back dirty pages of the range and waits for it; then asks the kernel
 // to drop the range's clean, unmapped pages from the page cache.
 int WriteBackAndDrop(int fd, uint64_t offset, uint64_t len);
