@@ -1,11 +1,15 @@
 #!/bin/bash
-# SIGKILL at random points while a program spills to the NVMe tier: 6 runs
+# SIGKILL at random points while a program spills to the NVMe tier and
+# extents move between the tiers (TIERMEM_FORCE_MOVES): 6 runs
 # of spill_budget and 4 of a numpy job, each killed 50-500 ms into its work.
 # Afterwards: no file left in the NVMe dir (the tier file is O_TMPFILE), no
 # tiermem* leftovers in /dev/shm or /tmp, and (where the NVMe dir is on a
 # loop-mounted filesystem of its own, i.e. as root) the disk space is back.
 . "$(dirname "$0")/lib.sh"
 require_preload
+# Kill during moves: the runtime moves random extents between the tiers
+# every 50 ms, so every kill lands with moves in flight or just done.
+export TIERMEM_FORCE_MOVES=1
 P=$(prog spill_budget)
 
 NVME=$TM_NVME
