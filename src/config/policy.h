@@ -69,6 +69,7 @@ struct Policy {
   bool strict = false;              // on a bad policy: exit instead of running DRAM-only
   uint32_t purge_delay_ms = 1000;   // how long freed tiered memory stays mapped before it is punched
   uint32_t writeback_interval_ms = 50;  // file-tier page-cache governor period, and heat sampling interval
+  bool file_readahead = true;       // false: MADV_RANDOM on file tiers (random access, e.g. GUPS)
   TieringSpec tiering;
 };
 

@@ -24,7 +24,7 @@ namespace {
 constexpr std::string_view kRootKeys[] = {"policy", "tiers", "tiering"};
 constexpr std::string_view kPolicyKeys[] = {
     "name",   "extent_size",    "image_size",           "tiered_min_size",
-    "strict", "purge_delay_ms", "writeback_interval_ms"};
+    "strict", "purge_delay_ms", "writeback_interval_ms", "file_readahead"};
 constexpr std::string_view kTieringKeys[] = {
     "enabled",       "high_watermark", "low_watermark",  "promote_rate", "demote_rate",
     "min_residency_ms", "hot_threshold", "hysteresis",   "aggregation_ms", "min_regions",
@@ -381,6 +381,9 @@ class PolicyReader {
     if (const toml::node* delay = table->get("purge_delay_ms")) {
       ReadMilliseconds(*delay, "policy.purge_delay_ms", 0, kMaxPurgeDelayMs,
                        &policy_.purge_delay_ms);
+    }
+    if (const toml::node* readahead = table->get("file_readahead")) {
+      ReadBool(*readahead, "policy.file_readahead", &policy_.file_readahead);
     }
     if (const toml::node* interval = table->get("writeback_interval_ms")) {
       ReadMilliseconds(*interval, "policy.writeback_interval_ms", kMinWritebackIntervalMs,

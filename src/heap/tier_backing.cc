@@ -45,10 +45,11 @@ int TierBacking::Reopen() {
 int TierBacking::Map(void* addr, uint64_t len, uint64_t offset, bool shared) const {
   int rc = os::MapFileFixed(addr, len, fd_, offset, shared);
   if (rc != 0) return rc;
-  // Heap data on a file tier is read where the program points, not in
-  // sequence: fault-time readahead (128 KiB by default) would read 32 pages
-  // to bring one back, and evict others to make room for them.
-  if (file_tier_) madvise(addr, len, MADV_RANDOM);
+  // policy.file_readahead = false: fault-time readahead (128 KiB by
+  // default) reads 32 pages to bring one back, which random access pays for
+  // (gups_hot: 15x slower) and sequential access needs (the JVM and pandas
+  // compat jobs: 2-4x slower without it).
+  if (file_tier_ && random_access_) madvise(addr, len, MADV_RANDOM);
   // On shmem the binding is kept per file range, so first touches through
   // this mapping land on the tier's nodes. Single-node machines need none.
   if (!file_tier_ && !nodes_.empty()) return os::BindToNodes(addr, len, nodes_);

@@ -43,6 +43,8 @@ class TierBacking {
   int BindRange(uint64_t offset, uint64_t len) const;
 
   bool is_file_tier() const { return file_tier_; }
+  // File tiers: no fault-time readahead on their mappings (MADV_RANDOM).
+  void set_random_access(bool random) { random_access_ = random; }
   // The NUMA nodes a memory tier binds its pages to (empty: no binding).
   const std::vector<int>& nodes() const { return nodes_; }
   int fd() const { return fd_; }
@@ -58,6 +60,7 @@ class TierBacking {
   char name_[32] = {};
   char dir_[4096] = {};
   bool file_tier_ = false;
+  bool random_access_ = false;
   std::vector<int> nodes_;
   uint64_t size_ = 0;
   int fd_ = -1;

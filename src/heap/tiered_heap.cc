@@ -64,6 +64,7 @@ TieredHeap* TieredHeap::Create(const config::Policy& policy, const std::vector<T
       return nullptr;
     }
     tier.budget.set_limit(setup.spec.budget.value_or(TierBudget::kUnlimited));
+    tier.backing.set_random_access(!policy.file_readahead);
     heap->tier_count_++;
   }
   for (int i = 0; i < heap->tier_count_; ++i) InitExtentHooks(&heap->hooks_[i], heap, i);

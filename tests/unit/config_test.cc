@@ -196,6 +196,13 @@ TEST(DefaultPolicy, MatchesPoliciesDefaultToml) {
   }
 }
 
+TEST(ParsePolicy, FileReadaheadIsOnUnlessTurnedOff) {
+  EXPECT_TRUE(ExpectPolicy(ParsePolicy("[[tiers]]\nname = \"dram\"\nkind = \"dram\"\n", "t.toml")).file_readahead);
+  EXPECT_FALSE(ExpectPolicy(ParsePolicy("[policy]\nfile_readahead = false\n[[tiers]]\nname = \"dram\"\nkind = \"dram\"\n",
+                                        "t.toml"))
+                   .file_readahead);
+}
+
 TEST(ExamplePolicies, PandasNode) {
   const Policy policy = ExpectPolicy(LoadPolicyFile(SourcePath("policies/pandas-node.toml")));
   EXPECT_EQ(policy.name, "pandas-node");
