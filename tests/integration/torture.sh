@@ -70,7 +70,7 @@ assert_ge "moves nvme->dram after the first child exited (EBUSY does not stick)"
 forks=$(value forks "$OUT")
 assert_ge "forks" 2 "${forks:-missing}"
 assert_eq "children_ok == forks" "${forks:-missing}" "$(value children_ok "$OUT")"
-unset TIERMEM_TIERING
+export TIERMEM_TIERING=on
 
 log "== torture with the tiering loop on as well: two movers, the test's and the runtime's, $((SECS / 2)) s"
 cp "$OUT" "$TM_TMP/first-run.out"

@@ -196,6 +196,10 @@ TEST(DefaultPolicy, MatchesPoliciesDefaultToml) {
   }
 }
 
+TEST(ParsePolicy, TieringIsOffUnlessTurnedOn) {
+  EXPECT_FALSE(ExpectPolicy(ParsePolicy("[[tiers]]\nname = \"dram\"\nkind = \"dram\"\n", "t.toml")).tiering.enabled);
+}
+
 TEST(ParsePolicy, FileReadaheadIsOnUnlessTurnedOff) {
   EXPECT_TRUE(ExpectPolicy(ParsePolicy("[[tiers]]\nname = \"dram\"\nkind = \"dram\"\n", "t.toml")).file_readahead);
   EXPECT_FALSE(ExpectPolicy(ParsePolicy("[policy]\nfile_readahead = false\n[[tiers]]\nname = \"dram\"\nkind = \"dram\"\n",
