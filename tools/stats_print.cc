@@ -239,7 +239,7 @@ std::string StatsPrometheus(const StatsSnapshot& stats) {
                   m.failed_moves);
   process_counter("tiermem_aborted_stops_total", "Stop-the-world attempts given up because a thread did not stop.",
                   m.aborted_stops);
-  process_counter("tiermem_pause_seconds_total_us", "Microseconds the program's threads were held, in total.",
+  process_counter("tiermem_pause_microseconds_total", "Microseconds the program's threads were held, in total.",
                   m.pause_total_us);
   process_counter("tiermem_pauses_total", "Stop-the-world pauses.", m.pauses);
   process_counter("tiermem_sampler_cpu_ns_total", "CPU time of the heat sampler.", m.sampler_cpu_ns);

@@ -207,8 +207,9 @@ void CheckPrometheus(const std::string& text, size_t tiers) {
     }
     start = end + 1;
   }
-  // 10 tier metrics (HELP, TYPE, one sample per tier) and 4 process metrics.
-  if (lines != 10 * (2 + tiers) + 4 * 3) Violated("Prometheus line count", text);
+  // 10 tier metrics (HELP, TYPE, one sample per tier) and 15 process
+  // metrics (4 of the heap, 11 of heat and moves).
+  if (lines != 10 * (2 + tiers) + 15 * 3) Violated("Prometheus line count", text);
 }
 
 void CheckTable(const std::string& table, const StatsSnapshot& stats) {
@@ -223,9 +224,19 @@ void CheckTable(const std::string& table, const StatsSnapshot& stats) {
   size_t lines = 0;
   for (char c : table) lines += c == '\n';
   // title, header, one row per tier, the small-allocations line, and up to
-  // three optional lines (DRAM-only, failed allocations, forks).
+  // three optional lines (DRAM-only, failed allocations, forks); then heat
+  // and moves: "tiering: off", or the moves line, the pauses line if there
+  // were pauses, the CPU line, and the heat histogram (a title and one line
+  // per bucket) if any bucket has extents.
+  const auto& m = stats.moves;
+  size_t moves_lines = 1;
+  if (m.tiering_enabled || m.promotions != 0 || m.demotions != 0) {
+    bool heat = false;
+    for (uint64_t n : m.heat_histogram) heat |= n != 0;
+    moves_lines = 2 + (m.pauses != 0 ? 1 : 0) + (heat ? 1 + m.heat_histogram.size() : 0);
+  }
   const size_t expected = 3 + stats.tiers.size() + (stats.dram_only ? 1 : 0) +
-                          (stats.failed_allocations ? 1 : 0) + (stats.forks ? 1 : 0);
+                          (stats.failed_allocations ? 1 : 0) + (stats.forks ? 1 : 0) + moves_lines;
   if (lines != expected) Violated("table line count", table);
 }
 
