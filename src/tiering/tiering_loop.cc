@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 
 #include "migrate/mover.h"
 #include "os/log.h"
@@ -173,13 +172,13 @@ void TieringLoop::Step(uint64_t now_ms) {
     if (promote_.empty()) break;
     if (Demote(demote_, now_ms) == -EAGAIN) break;
     const int error = Promote(promote_, now_ms);
-    if (error != 0 && getenv("TIERMEM_DEBUG_TIERING") != nullptr) os::LogLine("tiering: promotion stopped: error %d", error);
+    if (error != 0) os::DebugLine("tiering: promotion stopped: error %d", error);
     if (error == -EAGAIN || error == -ENOMEM) break;
     if (promote_.size() < kChunk) break;  // the last chunk stopped short for a reason
   }
   if (limited) counters_.rate_limited++;
-  if (getenv("TIERMEM_DEBUG_TIERING") != nullptr) {
-    os::LogLine("tiering: dram %llu KiB (live %llu) of %llu; %zu cold, %zu hot; %zu down over the watermark, %zu hot handled",
+  if (over_watermark != 0 || next_hot != 0) {
+    os::DebugLine("tiering: dram %llu KiB (live %llu) of %llu; %zu cold, %zu hot; %zu down over the watermark, %zu hot handled",
                 static_cast<unsigned long long>(dram.backing.DramBytes() >> 10),
                 static_cast<unsigned long long>(dram.budget.used() >> 10), static_cast<unsigned long long>(limit >> 10),
                 cold_.size(), hot_.size(), over_watermark, next_hot);
