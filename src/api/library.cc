@@ -39,6 +39,10 @@ TIERMEM_EXPORT void tiermem_preload_program_stop_action(const struct sigaction* 
   tiermem::migrate::SetProgramStopAction(act, old);
 }
 
+TIERMEM_EXPORT int tiermem_preload_begin_exec(void) { return tiermem::migrate::BeginExec() ? 1 : 0; }
+
+TIERMEM_EXPORT void tiermem_preload_end_failed_exec(void) { tiermem::migrate::EndFailedExec(); }
+
 }  // extern "C"
 
 namespace {

@@ -38,6 +38,12 @@ int tiermem_preload_stop_signal(void);
 // that are not the mover's.
 void tiermem_preload_program_stop_action(const struct sigaction* act, struct sigaction* old);
 
+// Around exec: keeps the mover's stop requests from outliving the image
+// (see migrate::BeginExec). begin returns 1 if end_failed_exec must be
+// called when exec returns.
+int tiermem_preload_begin_exec(void);
+void tiermem_preload_end_failed_exec(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -43,6 +43,14 @@ std::atomic<uint64_t> g_stops{0}, g_timeouts{0}, g_max_threads{0};
 struct sigaction g_program_action;
 std::atomic<bool> g_program_action_set{false};
 
+// Held from StopWorld to ResumeWorld, and by a thread between BeginExec and
+// its exec: a futex word (0 free, 1 held) so a forked child can simply
+// reset it.
+std::atomic<uint32_t> g_stop_lock{0};
+// The process the handler was installed in (updated in forked children):
+// a vfork child, sharing this memory, has another pid.
+std::atomic<pid_t> g_process_pid{0};
+
 // Only the mover (one at a time, under its lock) touches these.
 pid_t g_signalled[kMaxThreads];
 int g_signalled_count = 0;
@@ -52,6 +60,31 @@ long Futex(std::atomic<uint32_t>* word, int op, uint32_t value) {
 }
 
 pid_t Tid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+pid_t Pid() { return static_cast<pid_t>(syscall(SYS_getpid)); }
+
+void AcquireStopLock() {
+  uint32_t expected = 0;
+  while (!g_stop_lock.compare_exchange_strong(expected, 1, std::memory_order_acquire)) {
+    Futex(&g_stop_lock, FUTEX_WAIT_PRIVATE, expected);
+    expected = 0;
+  }
+}
+
+void ReleaseStopLock() {
+  g_stop_lock.store(0, std::memory_order_release);
+  Futex(&g_stop_lock, FUTEX_WAKE_PRIVATE, 1);
+}
+
+// Lets the held threads run again (the stop lock stays with the caller).
+void ReleaseHeldThreads() {
+  g_phase.fetch_add(1, std::memory_order_acq_rel);  // even: running
+  Futex(&g_phase, FUTEX_WAKE_PRIVATE, INT_MAX);
+}
+
+bool IsStopRequest(const siginfo_t* info) {
+  return info != nullptr && info->si_code == SI_QUEUE && info->si_pid == getpid() &&
+         info->si_value.sival_int == kStopTag;
+}
 
 bool IsExempt(pid_t tid) {
   for (const auto& e : g_exempt) {
@@ -86,9 +119,7 @@ void RunProgramAction(int sig, siginfo_t* info, void* context) {
 
 void OnStopSignal(int sig, siginfo_t* info, void* context) {
   const int saved_errno = errno;
-  const bool ours = info != nullptr && info->si_code == SI_QUEUE && info->si_pid == getpid() &&
-                    info->si_value.sival_int == kStopTag;
-  if (!ours) {
+  if (!IsStopRequest(info)) {
     RunProgramAction(sig, info, context);
   } else {
     const uint32_t phase = g_phase.load(std::memory_order_acquire);
@@ -225,6 +256,7 @@ bool InstallStopHandler() {
   act.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&act.sa_mask);
   if (RealSigaction()(StopSignal(), &act, nullptr) != 0) return false;
+  g_process_pid.store(Pid(), std::memory_order_relaxed);
   if (kExemptSanitizerThreads) {
     // ThreadSanitizer starts its thread with the program's first
     // pthread_create: make sure it exists before looking.
@@ -274,6 +306,7 @@ bool StopWorld(uint32_t timeout_us) {
   if (!g_installed.load(std::memory_order_acquire)) return false;
   const pid_t self = Tid();
   const uint64_t deadline = NowUs() + timeout_us;
+  AcquireStopLock();
   g_acks.store(0, std::memory_order_relaxed);
   g_ack_slots.store(0, std::memory_order_relaxed);
   g_phase.fetch_add(1, std::memory_order_acq_rel);  // odd: stopping
@@ -300,7 +333,8 @@ bool StopWorld(uint32_t timeout_us) {
       const uint64_t now = NowUs();
       if (now > deadline) {
         g_timeouts.fetch_add(1, std::memory_order_relaxed);
-        ResumeWorld();
+        ReleaseHeldThreads();
+        ReleaseStopLock();
         return false;
       }
       if (now > next_check) {  // after a millisecond, look for threads that exited
@@ -317,12 +351,45 @@ bool StopWorld(uint32_t timeout_us) {
 }
 
 void ResumeWorld() {
-  g_phase.fetch_add(1, std::memory_order_acq_rel);  // even: running
-  Futex(&g_phase, FUTEX_WAKE_PRIVATE, INT_MAX);
+  ReleaseHeldThreads();
+  ReleaseStopLock();
 }
+
+bool BeginExec() {
+  if (!g_installed.load(std::memory_order_acquire)) return false;
+  if (Pid() != g_process_pid.load(std::memory_order_relaxed)) return false;  // vfork child: touch nothing
+  // A stop in progress may be waiting for this very thread: blocked on the
+  // futex, it still takes the signal and is held like any other.
+  AcquireStopLock();
+  // Requests that missed their stop (it timed out while this thread had
+  // every signal blocked inside the C library) are still queued: take them
+  // off. A delivery of the program's own goes back in the queue, where it
+  // would have been without this library.
+  const int sig = StopSignal();
+  sigset_t only, old;
+  sigemptyset(&only);
+  sigaddset(&only, sig);
+  constexpr size_t kKernelSigsetBytes = 8;
+  syscall(SYS_rt_sigprocmask, SIG_BLOCK, &only, &old, kKernelSigsetBytes);
+  constexpr int kKeep = 8;
+  siginfo_t programs[kKeep];
+  int kept = 0;
+  const timespec now{0, 0};
+  siginfo_t info;
+  while (syscall(SYS_rt_sigtimedwait, &only, &info, &now, kKernelSigsetBytes) == sig) {
+    if (!IsStopRequest(&info) && kept < kKeep) programs[kept++] = info;
+  }
+  for (int i = 0; i < kept; ++i) syscall(SYS_rt_tgsigqueueinfo, Pid(), Tid(), sig, &programs[i]);
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, nullptr, kKernelSigsetBytes);
+  return true;
+}
+
+void EndFailedExec() { ReleaseStopLock(); }
 
 void ResetStopAfterFork() {
   if (g_phase.load(std::memory_order_relaxed) & 1) g_phase.fetch_add(1, std::memory_order_relaxed);
+  g_stop_lock.store(0, std::memory_order_relaxed);
+  g_process_pid.store(Pid(), std::memory_order_relaxed);
   for (auto& e : g_exempt) e.store(0, std::memory_order_relaxed);
 }
 

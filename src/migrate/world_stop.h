@@ -47,6 +47,18 @@ void ExemptThisThread();
 bool StopWorld(uint32_t timeout_us);
 void ResumeWorld();
 
+// exec keeps the signals queued to the calling thread but resets every
+// handler to its default action, which for the stop signal ends the new
+// program ("died of signal 61"). The preload's exec functions call
+// BeginExec first: it waits for a stop in progress to end, keeps new ones
+// from starting, and drops the mover's requests still queued to the calling
+// thread. If exec fails, EndFailedExec lets stops run again. BeginExec
+// returns false (and EndFailedExec must not be called) when there is
+// nothing to guard: no handler installed, or a vfork child, which shares
+// this memory but is not one of the threads a stop holds.
+bool BeginExec();
+void EndFailedExec();
+
 // In a forked child: no stop in progress, no exempt thread (the runtime
 // starts its thread again), handler state kept.
 void ResetStopAfterFork();

@@ -3,7 +3,8 @@
 // are held too, a thread that blocks the signal makes the stop give up
 // (and everything is released), a read() blocked on a pipe restarts instead
 // of failing with EINTR, and deliveries of the signal that are not the
-// mover's reach the handler the program installed.
+// mover's reach the handler the program installed; exec leaves no stop
+// request queued for the new image.
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -116,6 +117,50 @@ TEST_F(WorldStopTest, AThreadThatBlocksTheSignalMakesTheStopGiveUp) {
   EXPECT_GT(counter.load(), c);
   done = true;
   stubborn.join();
+  ASSERT_TRUE(StopWorld(1000000));
+  ResumeWorld();
+}
+
+// exec keeps queued signals and resets handlers: a stop request still
+// queued when a thread execs would kill the new program. BeginExec takes
+// the mover's stale requests off the queue, leaves the program's own
+// deliveries of the signal there, and keeps stops out until EndFailedExec.
+TEST_F(WorldStopTest, BeginExecDropsStaleStopRequestsButKeepsTheProgramsOwn) {
+  std::atomic<int> step{0};
+  int program_value = -1;
+  int left_behind = 0;
+  std::thread execing([&] {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, StopSignal());
+    syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, nullptr, 8);
+    step = 1;
+    while (step.load() != 2) usleep(1000);  // the stop gives up: its request stays queued here
+    siginfo_t own;
+    memset(&own, 0, sizeof own);
+    own.si_signo = StopSignal();
+    own.si_code = SI_QUEUE;
+    own.si_pid = getpid();
+    own.si_value.sival_int = 7;  // not the mover's tag
+    syscall(SYS_rt_tgsigqueueinfo, getpid(), syscall(SYS_gettid), StopSignal(), &own);
+    ASSERT_TRUE(BeginExec());
+    // Only the program's own delivery is left.
+    const timespec now{0, 0};
+    siginfo_t info;
+    while (syscall(SYS_rt_sigtimedwait, &set, &info, &now, 8) == StopSignal()) {
+      ++left_behind;
+      program_value = info.si_value.sival_int;
+    }
+    EndFailedExec();
+    syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &set, nullptr, 8);
+  });
+  while (step.load() != 1) usleep(1000);
+  EXPECT_FALSE(StopWorld(50000));
+  step = 2;
+  execing.join();
+  EXPECT_EQ(left_behind, 1);
+  EXPECT_EQ(program_value, 7);
+  // The guard was dropped again: stops work.
   ASSERT_TRUE(StopWorld(1000000));
   ResumeWorld();
 }

@@ -1,0 +1,153 @@
+// The exec family, interposed: a stop request of the mover queued to the
+// thread that calls exec would outlive the image and, with the handler
+// reset to the default action, kill the new program (src/migrate/
+// world_stop.h, BeginExec). Each function guards, then calls the C
+// library's own; the guard is dropped again only if exec returns.
+//
+// The C library's exec functions call its internal execve directly, so
+// each public one is interposed; the variadic ones build their argument
+// vector on the stack (nothing may allocate here: exec is
+// async-signal-safe and is called in forked children of threaded programs).
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <unistd.h>
+
+#include "api/preload_abi.h"
+
+#define EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+using ExecveFn = int (*)(const char*, char* const[], char* const[]);
+using ExecvFn = int (*)(const char*, char* const[]);
+using FexecveFn = int (*)(int, char* const[], char* const[]);
+using ExecveatFn = int (*)(int, const char*, char* const[], char* const[], int);
+
+template <class Fn>
+Fn Next(const char* name) {
+  return reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+}
+
+// Runs `call` (the C library's exec) inside the guard; returns what a
+// failed exec returns, with its errno.
+template <class Call>
+int Guarded(Call call) {
+  const int guarded = tiermem_preload_begin_exec();
+  const int rc = call();
+  const int saved = errno;
+  if (guarded) tiermem_preload_end_failed_exec();
+  errno = saved;
+  return rc;
+}
+
+int NotFound() {
+  errno = ENOSYS;
+  return -1;
+}
+
+ExecveFn RealExecve() {
+  static ExecveFn fn = Next<ExecveFn>("execve");
+  return fn;
+}
+ExecvFn RealExecv() {
+  static ExecvFn fn = Next<ExecvFn>("execv");
+  return fn;
+}
+ExecvFn RealExecvp() {
+  static ExecvFn fn = Next<ExecvFn>("execvp");
+  return fn;
+}
+ExecveFn RealExecvpe() {
+  static ExecveFn fn = Next<ExecveFn>("execvpe");
+  return fn;
+}
+
+// Counts the arguments after `first` up to the terminating null pointer.
+size_t CountArgs(va_list args) {
+  size_t n = 1;
+  while (va_arg(args, char*) != nullptr) ++n;
+  return n;
+}
+
+void CollectArgs(const char* first, va_list args, char** argv, size_t n) {
+  argv[0] = const_cast<char*>(first);
+  for (size_t i = 1; i < n; ++i) argv[i] = va_arg(args, char*);
+  argv[n] = nullptr;
+}
+
+}  // namespace
+
+EXPORT int execve(const char* path, char* const argv[], char* const envp[]) {
+  ExecveFn real = RealExecve();
+  if (real == nullptr) return NotFound();
+  return Guarded([&] { return real(path, argv, envp); });
+}
+
+EXPORT int execv(const char* path, char* const argv[]) {
+  ExecvFn real = RealExecv();
+  if (real == nullptr) return NotFound();
+  return Guarded([&] { return real(path, argv); });
+}
+
+EXPORT int execvp(const char* file, char* const argv[]) {
+  ExecvFn real = RealExecvp();
+  if (real == nullptr) return NotFound();
+  return Guarded([&] { return real(file, argv); });
+}
+
+EXPORT int execvpe(const char* file, char* const argv[], char* const envp[]) {
+  ExecveFn real = RealExecvpe();
+  if (real == nullptr) return NotFound();
+  return Guarded([&] { return real(file, argv, envp); });
+}
+
+EXPORT int fexecve(int fd, char* const argv[], char* const envp[]) {
+  static FexecveFn real = Next<FexecveFn>("fexecve");
+  if (real == nullptr) return NotFound();
+  return Guarded([&] { return real(fd, argv, envp); });
+}
+
+EXPORT int execveat(int dirfd, const char* path, char* const argv[], char* const envp[], int flags) {
+  static ExecveatFn real = Next<ExecveatFn>("execveat");
+  if (real == nullptr) return NotFound();
+  return Guarded([&] { return real(dirfd, path, argv, envp, flags); });
+}
+
+EXPORT int execl(const char* path, const char* arg, ...) {
+  va_list args;
+  va_start(args, arg);
+  const size_t n = CountArgs(args);
+  va_end(args);
+  char* argv[n + 1];
+  va_start(args, arg);
+  CollectArgs(arg, args, argv, n);
+  va_end(args);
+  return execv(path, argv);
+}
+
+EXPORT int execlp(const char* file, const char* arg, ...) {
+  va_list args;
+  va_start(args, arg);
+  const size_t n = CountArgs(args);
+  va_end(args);
+  char* argv[n + 1];
+  va_start(args, arg);
+  CollectArgs(arg, args, argv, n);
+  va_end(args);
+  return execvp(file, argv);
+}
+
+EXPORT int execle(const char* path, const char* arg, ...) {
+  va_list args;
+  va_start(args, arg);
+  const size_t n = CountArgs(args);
+  char* const* envp = va_arg(args, char* const*);
+  va_end(args);
+  char* argv[n + 1];
+  va_start(args, arg);
+  CollectArgs(arg, args, argv, n);
+  va_end(args);
+  return execve(path, argv, envp);
+}
