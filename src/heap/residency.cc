@@ -6,6 +6,7 @@
 #include <jemalloc/jemalloc.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <time.h>
 
 #include <cstdio>
 
@@ -57,8 +58,19 @@ void TieredHeap::DecayIdleArenas() {
   }
 }
 
-void TieredHeap::EnforceDramBudget() {
-  if (tiers_[0].budget.limit() == TierBudget::kUnlimited) return;
+namespace {
+
+uint64_t NowUs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+}
+
+}  // namespace
+
+bool TieredHeap::EnforceDramBudget() {
+  if (tiers_[0].budget.limit() == TierBudget::kUnlimited) return false;
+  bool unfinished = false;
   pthread_mutex_lock(&governor_lock_);
   // Measuring the file tiers' page cache (cachestat over the whole file)
   // costs time that grows with the file: on a 16 GiB heap with 12 GiB on
@@ -70,15 +82,33 @@ void TieredHeap::EnforceDramBudget() {
   if (activity == governor_activity_ && governor_countdown_ > 0) {
     --governor_countdown_;
   } else {
-    const bool worked = EnforceDramBudgetLocked();
+    const bool worked = EnforceDramBudgetLocked(&unfinished);
     governor_backoff_ = worked || activity != governor_activity_ ? 1 : (governor_backoff_ < 16 ? governor_backoff_ * 2 : 16);
     governor_countdown_ = governor_backoff_ - 1;
     governor_activity_ = activity;
   }
   pthread_mutex_unlock(&governor_lock_);
+  return unfinished;
 }
 
-bool TieredHeap::EnforceDramBudgetLocked() {
+// A pass that ran out of time starts the writeback of the extents the next
+// passes will evict (the clock hand's next `bytes`), without waiting: the
+// disk keeps writing while the background thread samples and moves, and
+// those passes find the pages clean.
+void TieredHeap::WriteBehind(uint64_t bytes) {
+  const size_t carved = image_.carved();
+  const uint64_t extent = image_.extent_size();
+  uint64_t started = 0;
+  for (size_t i = 0; i < carved && started < bytes; ++i) {
+    const size_t slot = (evict_hand_ + i) % carved;
+    const Tier& tier = tiers_[image_.home(slot)];
+    if (!tier.backing.is_file_tier() || image_.state(slot) != SlotState::kShared) continue;
+    os::StartWriteBack(tier.backing.fd(), image_.SlotOffset(slot), extent);
+    started += extent;
+  }
+}
+
+bool TieredHeap::EnforceDramBudgetLocked(bool* unfinished) {
   Tier& dram = tiers_[0];
   const uint64_t limit = dram.budget.limit();
   bool purged = false;
@@ -114,7 +144,13 @@ bool TieredHeap::EnforceDramBudgetLocked() {
 
   const size_t carved = image_.carved();
   const uint64_t extent = image_.extent_size();
+  const uint64_t deadline = NowUs() + kGovernorPassUs;
   for (size_t visited = 0; visited < carved && to_free > 0; ++visited) {
+    if (NowUs() > deadline) {
+      *unfinished = true;
+      WriteBehind(to_free);
+      break;
+    }
     const size_t slot = evict_hand_++ % carved;
     Tier& tier = tiers_[image_.home(slot)];
     if (!tier.backing.is_file_tier() || image_.state(slot) != SlotState::kShared) continue;

@@ -147,7 +147,12 @@ class TieredHeap {
   // was still using, for little gain in the transient bound (heap_test
   // worst case 226-270 MiB vs 260-282 MiB for a 64 MiB budget). Bounding
   // re-reads needs heat (what is hot stays) or a fault-based engine.
-  void EnforceDramBudget();
+  // A pass evicts for at most kGovernorPassUs: writing back a hot set that
+  // landed in the page cache took seconds, and the background thread's heat
+  // windows and moves (which would have promoted that set) waited for it.
+  // Returns true when the pass stopped there with eviction left to do.
+  static constexpr uint64_t kGovernorPassUs = 20000;
+  bool EnforceDramBudget();
   // Lets jemalloc purge what its tier arenas freed longer than
   // purge_delay_ms ago, whether or not they are in use.
   void DecayIdleArenas();
@@ -186,7 +191,9 @@ class TieredHeap {
   bool CreateArena(int tier, int index);
   int RemapRuns(SlotState from, bool shared);
   uint64_t DropStrayPageCache();
-  bool EnforceDramBudgetLocked();  // true if it purged or evicted anything
+  // True if it purged or evicted anything; *unfinished when it ran out of time.
+  bool EnforceDramBudgetLocked(bool* unfinished);
+  void WriteBehind(uint64_t bytes);
 
   static std::atomic<TieredHeap*> instance_;
 
