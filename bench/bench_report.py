@@ -33,6 +33,7 @@ COLORS = {"dram": "#1b9e77", "cgroup": "#7f7f7f", "swap": "#d95f02", "memtier": 
 METRICS = {  # workload: (metric label, metric2 label)
     "gups_hot": ("steady MUPS before shift", "steady MUPS after shift"),
     "pandas_etl": ("compute s", "peak RSS MiB"),
+    "jvm_offheap": ("compute s", "generate s"),
 }
 
 
