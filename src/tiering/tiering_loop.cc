@@ -20,6 +20,10 @@ bool TieringLoop::Init(heap::TieredHeap* heap, const heat::HeatSampler* sampler,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (table == MAP_FAILED) return false;
   moved_at_ = static_cast<uint32_t*>(table);
+  if (cgroup_.Open()) {
+    os::DebugLine("tiering: in a memory cgroup, %llu MiB of headroom now",
+                  static_cast<unsigned long long>(cgroup_.Headroom() >> 20));
+  }
   return true;
 }
 
@@ -142,7 +146,15 @@ void TieringLoop::Step(uint64_t now_ms) {
   // happens, so a chunk that could not promote ends the round.
   constexpr size_t kChunk = 8;
   size_t next_hot = 0;
+  // What one chunk of promotions may charge at once, plus some slack.
+  const uint64_t chunk_transient = 2 * kChunk * extent + (16ull << 20);
   while (next_hot < hot_.size() && !limited) {
+    if (cgroup_.limited() && cgroup_.Headroom() < chunk_transient) {
+      counters_.cgroup_held++;
+      os::DebugLine("tiering: promotions wait: the memory cgroup has %llu KiB of headroom",
+                    static_cast<unsigned long long>(cgroup_.Headroom() >> 10));
+      break;
+    }
     demote_.clear();
     promote_.clear();
     while (next_hot < hot_.size() && promote_.size() < kChunk) {
@@ -175,6 +187,10 @@ void TieringLoop::Step(uint64_t now_ms) {
     if (error != 0) os::DebugLine("tiering: promotion stopped: error %d", error);
     if (error == -EAGAIN || error == -ENOMEM) break;
     if (promote_.size() < kChunk) break;  // the last chunk stopped short for a reason
+    // A round can move for seconds; the program allocates meanwhile, and
+    // freed DRAM-tier memory waits for its purge. Keep the DRAM cost under
+    // the budget between chunks as the background loop would between rounds.
+    heap_->EnforceDramBudget();
   }
   if (limited) counters_.rate_limited++;
   if (over_watermark != 0 || next_hot != 0) {

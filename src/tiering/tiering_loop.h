@@ -7,7 +7,9 @@
 // place of a DRAM extent only if it is hotter by `hysteresis` (a swap).
 // An extent that moved stays put for `min_residency_ms`, pinned extents
 // never move, and the bytes moved each way are rate-limited. Together that
-// keeps extents from ping-ponging between tiers.
+// keeps extents from ping-ponging between tiers. In a memory cgroup, a
+// chunk of promotions waits until the cgroup has room for its transient
+// (destination pages and the sources' page cache, twice the chunk).
 #pragma once
 
 #include <cstddef>
@@ -16,6 +18,7 @@
 
 #include "heap/tiered_heap.h"
 #include "heat/sampler.h"
+#include "os/memory_cgroup.h"
 #include "tiering/rate_limiter.h"
 
 namespace tiermem::tiering {
@@ -33,6 +36,7 @@ struct TieringConfig {
 struct TieringCounters {
   uint64_t steps = 0;
   uint64_t rate_limited = 0;  // steps that stopped at a rate limit
+  uint64_t cgroup_held = 0;   // steps whose promotions waited for cgroup headroom
 };
 
 class TieringLoop {
@@ -57,6 +61,9 @@ class TieringLoop {
 
   heap::TieredHeap* heap_ = nullptr;
   const heat::HeatSampler* sampler_ = nullptr;
+  // Promotions charge the destination before the source is freed; in a
+  // memory cgroup at its limit that is what got jobs OOM-killed.
+  os::MemoryCgroup cgroup_;
   TieringConfig config_;
   RateLimiter promote_limit_, demote_limit_;
   uint32_t* moved_at_ = nullptr;  // per slot: ms clock (mod 2^32) of its last move, 0 = never

@@ -1,0 +1,122 @@
+// os::MemoryCgroup on a real memory cgroup: a child process is put in a new
+// group with a 256 MiB limit; its headroom shrinks by what it touches of
+// anonymous memory and not by clean page cache, which the kernel drops at
+// the limit. Needs root and a writable memory controller; skips otherwise.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "os/memory_cgroup.h"
+
+namespace tiermem::os {
+namespace {
+
+constexpr uint64_t kMiB = 1 << 20;
+
+// The directory of a new memory cgroup under this process's own, or "".
+std::string MakeGroup(uint64_t limit, std::string* why) {
+  std::ifstream self("/proc/self/cgroup");
+  std::string line, v1, v2;
+  while (std::getline(self, line)) {
+    const size_t a = line.find(':'), b = line.find(':', a + 1);
+    const std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    if (controllers == "memory") v1 = "/sys/fs/cgroup/memory" + (path == "/" ? "" : path);
+    if (controllers.empty()) v2 = "/sys/fs/cgroup" + (path == "/" ? "" : path);
+  }
+  const bool is_v1 = !v1.empty();
+  const std::string dir = (is_v1 ? v1 : v2) + "/tiermem-unit-" + std::to_string(getpid());
+  if ((is_v1 ? v1 : v2).empty() || mkdir(dir.c_str(), 0755) != 0) {
+    *why = "cannot create a memory cgroup under " + (is_v1 ? v1 : v2) + ": " + strerror(errno);
+    return "";
+  }
+  std::ofstream max(dir + (is_v1 ? "/memory.limit_in_bytes" : "/memory.max"));
+  max << limit;
+  max.close();
+  if (!max) {
+    rmdir(dir.c_str());
+    *why = "no memory limit file in " + dir + " (memory controller not enabled there)";
+    return "";
+  }
+  return dir;
+}
+
+TEST(MemoryCgroupTest, HeadroomCountsTouchedMemoryButNotCleanPageCache) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to create a memory cgroup";
+  std::string why;
+  const std::string dir = MakeGroup(256 * kMiB, &why);
+  if (dir.empty()) GTEST_SKIP() << why;
+
+  int go_pipe[2], report[2];
+  ASSERT_EQ(pipe(go_pipe), 0);
+  ASSERT_EQ(pipe(report), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Wait until the parent moved us into the group, then measure.
+    char go;
+    if (read(go_pipe[0], &go, 1) != 1) _exit(2);
+    MemoryCgroup cgroup;
+    uint64_t h[4] = {};
+    h[0] = cgroup.Open() ? 1 : 0;
+    h[1] = cgroup.Headroom();
+    // 64 MiB of anonymous memory, touched.
+    auto* anon = static_cast<char*>(mmap(nullptr, 64 * kMiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    memset(anon, 1, 64 * kMiB);
+    h[2] = cgroup.Headroom();
+    // 64 MiB written to a file and synced: clean page cache.
+    char path[] = "/var/tmp/tiermem-unit-cacheXXXXXX";
+    const int fd = mkstemp(path);
+    unlink(path);
+    static char block[1 << 20];
+    memset(block, 2, sizeof block);
+    for (int i = 0; i < 64; ++i) {
+      if (write(fd, block, sizeof block) != static_cast<ssize_t>(sizeof block)) _exit(3);
+    }
+    fsync(fd);
+    h[3] = cgroup.Headroom();
+    if (write(report[1], h, sizeof h) != static_cast<ssize_t>(sizeof h)) _exit(4);
+    _exit(0);
+  }
+  const std::string procs = dir + "/cgroup.procs";
+  {
+    std::ofstream f(procs);
+    f << child;
+  }
+  ASSERT_EQ(write(go_pipe[1], "g", 1), 1);
+  uint64_t h[4] = {};
+  ASSERT_EQ(read(report[0], h, sizeof h), static_cast<ssize_t>(sizeof h));
+  int status = 0;
+  waitpid(child, &status, 0);
+  rmdir(dir.c_str());
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+
+  EXPECT_EQ(h[0], 1u) << "the child did not find its limited cgroup";
+  printf("headroom: start %llu MiB, after 64 MiB touched %llu MiB, after 64 MiB of clean page cache %llu MiB\n",
+         static_cast<unsigned long long>(h[1] / kMiB), static_cast<unsigned long long>(h[2] / kMiB),
+         static_cast<unsigned long long>(h[3] / kMiB));
+  EXPECT_LE(h[1], 256 * kMiB);
+  EXPECT_GT(h[1], 200 * kMiB);
+  // Touching 64 MiB takes 64 MiB of room (page tables and slack aside).
+  EXPECT_NEAR(static_cast<double>(h[1] - h[2]) / kMiB, 64, 8);
+  // Clean page cache is room the kernel gives back at the limit.
+  EXPECT_NEAR(static_cast<double>(h[3]) / kMiB, static_cast<double>(h[2]) / kMiB, 12);
+}
+
+TEST(MemoryCgroupTest, UnlimitedMeansPlentyOfRoom) {
+  MemoryCgroup cgroup;
+  if (cgroup.Open()) GTEST_SKIP() << "this process runs under a memory limit";
+  EXPECT_FALSE(cgroup.limited());
+  EXPECT_EQ(cgroup.Headroom(), UINT64_MAX);
+}
+
+}  // namespace
+}  // namespace tiermem::os
