@@ -5,7 +5,8 @@
 #   bench/tiering_cost.sh [GIB] [BUDGET] [HOT_MIB] [CONVERGE_S] [IDLE_S]
 #   defaults: 16 GiB heap, 4GiB DRAM budget, 1024 MiB hot set, 30 s, 30 s
 #
-# Runs bench/idle_heap under `tiermem run` with the NVMe tier in
+# Runs bench/idle_heap under `TIERMEM_TIERING=on tiermem run` (moves are off
+# by default) with the NVMe tier in
 # $WORK_DIR (default /var/tmp) and reads `tiermem stat --json` at the start
 # and end of each phase: sampler_cpu_ns + mover_cpu_ns over the phase's
 # wall time is the share of one core; the runtime's whole background thread
@@ -20,7 +21,7 @@ WORK=$(mktemp -d "${WORK_DIR:-/var/tmp}/tiermem-cost.XXXXXX")
 trap 'kill $pid 2>/dev/null || true; rm -rf "$WORK"' EXIT
 fifo=$WORK/out
 mkfifo "$fifo"
-"$CLI" run --dram-budget "$BUDGET" --nvme-dir "$WORK" -- "$PROG" "$GIB" "$HOT" "$CONVERGE" "$IDLE" >"$fifo" 2>"$WORK/err" &
+TIERMEM_TIERING=on "$CLI" run --dram-budget "$BUDGET" --nvme-dir "$WORK" -- "$PROG" "$GIB" "$HOT" "$CONVERGE" "$IDLE" >"$fifo" 2>"$WORK/err" &
 pid=$!
 exec 3<"$fifo"
 

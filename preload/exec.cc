@@ -47,21 +47,22 @@ int NotFound() {
   return -1;
 }
 
-ExecveFn RealExecve() {
-  static ExecveFn fn = Next<ExecveFn>("execve");
-  return fn;
-}
-ExecvFn RealExecv() {
-  static ExecvFn fn = Next<ExecvFn>("execv");
-  return fn;
-}
-ExecvFn RealExecvp() {
-  static ExecvFn fn = Next<ExecvFn>("execvp");
-  return fn;
-}
-ExecveFn RealExecvpe() {
-  static ExecveFn fn = Next<ExecveFn>("execvpe");
-  return fn;
+// The C library's functions, looked up when the preload is loaded: a
+// first lookup inside exec would take the dynamic loader's lock in a
+// forked or vfork child, where another thread of the parent may have held
+// it.
+ExecveFn g_execve, g_execvpe;
+ExecvFn g_execv, g_execvp;
+FexecveFn g_fexecve;
+ExecveatFn g_execveat;
+
+__attribute__((constructor)) void ResolveExecFunctions() {
+  g_execve = Next<ExecveFn>("execve");
+  g_execv = Next<ExecvFn>("execv");
+  g_execvp = Next<ExecvFn>("execvp");
+  g_execvpe = Next<ExecveFn>("execvpe");
+  g_fexecve = Next<FexecveFn>("fexecve");
+  g_execveat = Next<ExecveatFn>("execveat");
 }
 
 // Counts the arguments after `first` up to the terminating null pointer.
@@ -80,37 +81,37 @@ void CollectArgs(const char* first, va_list args, char** argv, size_t n) {
 }  // namespace
 
 EXPORT int execve(const char* path, char* const argv[], char* const envp[]) {
-  ExecveFn real = RealExecve();
+  ExecveFn real = g_execve;
   if (real == nullptr) return NotFound();
   return Guarded([&] { return real(path, argv, envp); });
 }
 
 EXPORT int execv(const char* path, char* const argv[]) {
-  ExecvFn real = RealExecv();
+  ExecvFn real = g_execv;
   if (real == nullptr) return NotFound();
   return Guarded([&] { return real(path, argv); });
 }
 
 EXPORT int execvp(const char* file, char* const argv[]) {
-  ExecvFn real = RealExecvp();
+  ExecvFn real = g_execvp;
   if (real == nullptr) return NotFound();
   return Guarded([&] { return real(file, argv); });
 }
 
 EXPORT int execvpe(const char* file, char* const argv[], char* const envp[]) {
-  ExecveFn real = RealExecvpe();
+  ExecveFn real = g_execvpe;
   if (real == nullptr) return NotFound();
   return Guarded([&] { return real(file, argv, envp); });
 }
 
 EXPORT int fexecve(int fd, char* const argv[], char* const envp[]) {
-  static FexecveFn real = Next<FexecveFn>("fexecve");
+  FexecveFn real = g_fexecve;
   if (real == nullptr) return NotFound();
   return Guarded([&] { return real(fd, argv, envp); });
 }
 
 EXPORT int execveat(int dirfd, const char* path, char* const argv[], char* const envp[], int flags) {
-  static ExecveatFn real = Next<ExecveatFn>("execveat");
+  ExecveatFn real = g_execveat;
   if (real == nullptr) return NotFound();
   return Guarded([&] { return real(dirfd, path, argv, envp, flags); });
 }

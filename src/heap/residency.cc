@@ -68,7 +68,7 @@ uint64_t NowUs() {
 
 }  // namespace
 
-bool TieredHeap::EnforceDramBudget() {
+bool TieredHeap::EnforceDramBudget(bool force) {
   if (tiers_[0].budget.limit() == TierBudget::kUnlimited) return false;
   bool unfinished = false;
   pthread_mutex_lock(&governor_lock_);
@@ -79,7 +79,7 @@ bool TieredHeap::EnforceDramBudget() {
   // moved since, back off: every 2nd, 4th ... up to every 16th interval.
   uint64_t activity = moves_.load(std::memory_order_relaxed);
   for (int t = 0; t < tier_count_; ++t) activity += tiers_[t].counters.placed_bytes.load(std::memory_order_relaxed);
-  if (activity == governor_activity_ && governor_countdown_ > 0) {
+  if (!force && activity == governor_activity_ && governor_countdown_ > 0) {
     --governor_countdown_;
   } else {
     const bool worked = EnforceDramBudgetLocked(&unfinished);
@@ -96,6 +96,10 @@ bool TieredHeap::EnforceDramBudget() {
 // disk keeps writing while the background thread samples and moves, and
 // those passes find the pages clean.
 void TieredHeap::WriteBehind(uint64_t bytes) {
+  // At most this much: starting writeback blocks too once the disk's queue
+  // is full, and the pass is already over its time.
+  constexpr uint64_t kMaxBytes = 64ull << 20;
+  if (bytes > kMaxBytes) bytes = kMaxBytes;
   const size_t carved = image_.carved();
   const uint64_t extent = image_.extent_size();
   uint64_t started = 0;
@@ -103,8 +107,10 @@ void TieredHeap::WriteBehind(uint64_t bytes) {
     const size_t slot = (evict_hand_ + i) % carved;
     const Tier& tier = tiers_[image_.home(slot)];
     if (!tier.backing.is_file_tier() || image_.state(slot) != SlotState::kShared) continue;
+    os::CacheState state;
+    if (!os::PageCacheState(tier.backing.fd(), image_.SlotOffset(slot), extent, &state) || state.dirty_bytes == 0) continue;
     os::StartWriteBack(tier.backing.fd(), image_.SlotOffset(slot), extent);
-    started += extent;
+    started += state.dirty_bytes;
   }
 }
 

@@ -151,8 +151,10 @@ class TieredHeap {
   // landed in the page cache took seconds, and the background thread's heat
   // windows and moves (which would have promoted that set) waited for it.
   // Returns true when the pass stopped there with eviction left to do.
+  // Passes that find nothing to do back off (see residency.cc); `force`
+  // runs one anyway.
   static constexpr uint64_t kGovernorPassUs = 20000;
-  bool EnforceDramBudget();
+  bool EnforceDramBudget(bool force = false);
   // Lets jemalloc purge what its tier arenas freed longer than
   // purge_delay_ms ago, whether or not they are in use.
   void DecayIdleArenas();

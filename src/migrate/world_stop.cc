@@ -47,6 +47,10 @@ std::atomic<bool> g_program_action_set{false};
 // its exec: a futex word (0 free, 1 held) so a forked child can simply
 // reset it.
 std::atomic<uint32_t> g_stop_lock{0};
+// Who holds it: a thread that execs from a signal handler while it holds
+// the lock itself (it is the stopper, or inside BeginExec) must not wait
+// for itself.
+std::atomic<pid_t> g_stop_lock_owner{0};
 // The process the handler was installed in (updated in forked children):
 // a vfork child, sharing this memory, has another pid.
 std::atomic<pid_t> g_process_pid{0};
@@ -68,9 +72,11 @@ void AcquireStopLock() {
     Futex(&g_stop_lock, FUTEX_WAIT_PRIVATE, expected);
     expected = 0;
   }
+  g_stop_lock_owner.store(Tid(), std::memory_order_relaxed);
 }
 
 void ReleaseStopLock() {
+  g_stop_lock_owner.store(0, std::memory_order_relaxed);
   g_stop_lock.store(0, std::memory_order_release);
   Futex(&g_stop_lock, FUTEX_WAKE_PRIVATE, 1);
 }
@@ -305,8 +311,10 @@ void ExemptThisThread() {
 bool StopWorld(uint32_t timeout_us) {
   if (!g_installed.load(std::memory_order_acquire)) return false;
   const pid_t self = Tid();
-  const uint64_t deadline = NowUs() + timeout_us;
   AcquireStopLock();
+  // The timeout counts from here: waiting for an exec's guard is not the
+  // threads' fault.
+  const uint64_t deadline = NowUs() + timeout_us;
   g_acks.store(0, std::memory_order_relaxed);
   g_ack_slots.store(0, std::memory_order_relaxed);
   g_phase.fetch_add(1, std::memory_order_acq_rel);  // odd: stopping
@@ -358,6 +366,11 @@ void ResumeWorld() {
 bool BeginExec() {
   if (!g_installed.load(std::memory_order_acquire)) return false;
   if (Pid() != g_process_pid.load(std::memory_order_relaxed)) return false;  // vfork child: touch nothing
+  // An exec from a signal handler of the thread that holds the lock (the
+  // stopper itself, or this very function re-queueing the program's own
+  // deliveries below): waiting would be for itself. Nobody signals the
+  // stopper, so there is nothing queued to drop either.
+  if (g_stop_lock_owner.load(std::memory_order_relaxed) == Tid()) return false;
   // A stop in progress may be waiting for this very thread: blocked on the
   // futex, it still takes the signal and is held like any other.
   AcquireStopLock();
@@ -371,13 +384,14 @@ bool BeginExec() {
   sigaddset(&only, sig);
   constexpr size_t kKernelSigsetBytes = 8;
   syscall(SYS_rt_sigprocmask, SIG_BLOCK, &only, &old, kKernelSigsetBytes);
-  constexpr int kKeep = 8;
+  // Past kKeep of the program's own, the rest stays queued as it was.
+  constexpr int kKeep = 32;
   siginfo_t programs[kKeep];
   int kept = 0;
   const timespec now{0, 0};
   siginfo_t info;
-  while (syscall(SYS_rt_sigtimedwait, &only, &info, &now, kKernelSigsetBytes) == sig) {
-    if (!IsStopRequest(&info) && kept < kKeep) programs[kept++] = info;
+  while (kept < kKeep && syscall(SYS_rt_sigtimedwait, &only, &info, &now, kKernelSigsetBytes) == sig) {
+    if (!IsStopRequest(&info)) programs[kept++] = info;
   }
   for (int i = 0; i < kept; ++i) syscall(SYS_rt_tgsigqueueinfo, Pid(), Tid(), sig, &programs[i]);
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, nullptr, kKernelSigsetBytes);
@@ -389,6 +403,7 @@ void EndFailedExec() { ReleaseStopLock(); }
 void ResetStopAfterFork() {
   if (g_phase.load(std::memory_order_relaxed) & 1) g_phase.fetch_add(1, std::memory_order_relaxed);
   g_stop_lock.store(0, std::memory_order_relaxed);
+  g_stop_lock_owner.store(0, std::memory_order_relaxed);
   g_process_pid.store(Pid(), std::memory_order_relaxed);
   for (auto& e : g_exempt) e.store(0, std::memory_order_relaxed);
 }

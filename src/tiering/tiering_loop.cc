@@ -190,7 +190,7 @@ void TieringLoop::Step(uint64_t now_ms) {
     // A round can move for seconds; the program allocates meanwhile, and
     // freed DRAM-tier memory waits for its purge. Keep the DRAM cost under
     // the budget between chunks as the background loop would between rounds.
-    heap_->EnforceDramBudget();
+    heap_->EnforceDramBudget(/*force=*/true);
   }
   if (limited) counters_.rate_limited++;
   if (over_watermark != 0 || next_hot != 0) {

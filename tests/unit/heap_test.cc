@@ -237,7 +237,7 @@ TEST_F(HeapTest, DramCostStaysUnderBudgetWhileThreadsWriteAndReread) {
   ASSERT_GT(heap_->tier(1).budget.used(), 0u) << "nothing spilled: the test does not exercise the NVMe tier";
 
   // The background governor's passes until one finishes in its time limit.
-  for (int pass = 0; pass < 1000 && heap_->EnforceDramBudget(); ++pass) {
+  for (int pass = 0; pass < 1000 && heap_->EnforceDramBudget(/*force=*/true); ++pass) {
   }
 
   const uint64_t slack = kThreads * heap_->image().extent_size();

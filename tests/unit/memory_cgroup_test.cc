@@ -72,13 +72,23 @@ TEST(MemoryCgroupTest, HeadroomCountsTouchedMemoryButNotCleanPageCache) {
     char go;
     if (read(go_pipe[0], &go, 1) != 1) _exit(2);
     MemoryCgroup cgroup;
-    uint64_t h[4] = {};
+    uint64_t h[5] = {};
+    // The group's raw usage, to see that the page cache is charged to it.
+    auto usage = [&dir] {
+      uint64_t bytes = 0;
+      for (const char* file : {"/memory.usage_in_bytes", "/memory.current"}) {
+        std::ifstream f(dir + file);
+        if (f >> bytes) break;
+      }
+      return bytes;
+    };
     h[0] = cgroup.Open() ? 1 : 0;
     h[1] = cgroup.Headroom();
     // 64 MiB of anonymous memory, touched.
     auto* anon = static_cast<char*>(mmap(nullptr, 64 * kMiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
     memset(anon, 1, 64 * kMiB);
     h[2] = cgroup.Headroom();
+    const uint64_t before_cache = usage();
     // 64 MiB written to a file and synced: clean page cache.
     char path[] = "/var/tmp/tiermem-unit-cacheXXXXXX";
     const int fd = mkstemp(path);
@@ -90,6 +100,7 @@ TEST(MemoryCgroupTest, HeadroomCountsTouchedMemoryButNotCleanPageCache) {
     }
     fsync(fd);
     h[3] = cgroup.Headroom();
+    h[4] = usage() - before_cache;
     if (write(report[1], h, sizeof h) != static_cast<ssize_t>(sizeof h)) _exit(4);
     _exit(0);
   }
@@ -102,7 +113,7 @@ TEST(MemoryCgroupTest, HeadroomCountsTouchedMemoryButNotCleanPageCache) {
     f << child;
   }
   ASSERT_EQ(write(go_pipe[1], "g", 1), 1);
-  uint64_t h[4] = {};
+  uint64_t h[5] = {};
   ASSERT_EQ(read(report[0], h, sizeof h), static_cast<ssize_t>(sizeof h));
   int status = 0;
   waitpid(child, &status, 0);
@@ -117,7 +128,9 @@ TEST(MemoryCgroupTest, HeadroomCountsTouchedMemoryButNotCleanPageCache) {
   EXPECT_GT(h[1], 200 * kMiB);
   // Touching 64 MiB takes 64 MiB of room (page tables and slack aside).
   EXPECT_NEAR(static_cast<double>(h[1] - h[2]) / kMiB, 64, 8);
-  // Clean page cache is room the kernel gives back at the limit.
+  // Page cache is room the kernel gives back at the limit; the check means
+  // something only if that cache was charged to the group.
+  EXPECT_GE(h[4], 48 * kMiB) << "the file's page cache was not charged to the group";
   EXPECT_NEAR(static_cast<double>(h[3]) / kMiB, static_cast<double>(h[2]) / kMiB, 12);
 }
 

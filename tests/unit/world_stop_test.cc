@@ -165,6 +165,29 @@ TEST_F(WorldStopTest, BeginExecDropsStaleStopRequestsButKeepsTheProgramsOwn) {
   ResumeWorld();
 }
 
+// Between BeginExec and EndFailedExec no stop starts; a stopper that
+// execs from a signal handler (BeginExec on the thread holding the lock)
+// goes ahead instead of waiting for itself.
+TEST_F(WorldStopTest, ExecGuardKeepsStopsOutButNeverWaitsForItself) {
+  ASSERT_TRUE(BeginExec());
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    if (StopWorld(1000000)) {
+      stopped = true;
+      ResumeWorld();
+    }
+  });
+  usleep(50000);
+  EXPECT_FALSE(stopped.load()) << "a stop ran while an exec was being guarded";
+  EndFailedExec();
+  stopper.join();
+  EXPECT_TRUE(stopped.load());
+
+  ASSERT_TRUE(StopWorld(1000000));
+  EXPECT_FALSE(BeginExec());  // its own lock: no wait, nothing to guard
+  ResumeWorld();
+}
+
 TEST_F(WorldStopTest, BlockedReadRestartsInsteadOfFailingWithEintr) {
 #if defined(__SANITIZE_THREAD__)
   // ThreadSanitizer defers the handler of a signal that interrupts read()
