@@ -28,20 +28,17 @@ bool ReadNumber(int fd, uint64_t* out) {
   return end != buf;
 }
 
-// Page cache the kernel can take back under the limit: the file LRU pages
-// (shmem, and so memfd tiers, is not on it: without swap it is not
-// reclaimable). Dirty and writeback pages count too: they take a write
-// first, but a promotion removes exactly those (a hot set written on a
-// file tier), and counting them as used kept gups_hot's hot set waiting on
-// NVMe for a whole phase. From memory.stat: v2's keys, or v1's
+// Page cache the kernel can drop at once under the limit: the file LRU
+// pages that are neither dirty nor under writeback (shmem, and so memfd
+// tiers, is not on the file LRU). From memory.stat: v2's keys, or v1's
 // hierarchical "total_" ones.
 uint64_t ReadReclaimable(int fd, bool v2) {
   char buf[8192];
   const ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
   if (n <= 0) return 0;
   buf[n] = '\0';
-  const char* keys[2] = {"active_file", "inactive_file"};
-  uint64_t values[2] = {};
+  const char* keys[4] = {"active_file", "inactive_file", v2 ? "file_dirty" : "dirty", v2 ? "file_writeback" : "writeback"};
+  uint64_t values[4] = {};
   for (char* line = buf; line != nullptr && *line != '\0';) {
     char* next = strchr(line, '\n');
     if (next != nullptr) *next++ = '\0';
@@ -55,7 +52,7 @@ uint64_t ReadReclaimable(int fd, bool v2) {
     }
     const char* space = strchr(key, ' ');
     if (space != nullptr) {
-      for (int i = 0; i < 2; ++i) {
+      for (int i = 0; i < 4; ++i) {
         if (static_cast<size_t>(space - key) == strlen(keys[i]) && strncmp(key, keys[i], space - key) == 0) {
           values[i] = strtoull(space + 1, nullptr, 10);
         }
@@ -63,7 +60,8 @@ uint64_t ReadReclaimable(int fd, bool v2) {
     }
     line = next;
   }
-  return values[0] + values[1];
+  const uint64_t file = values[0] + values[1], unclean = values[2] + values[3];
+  return file > unclean ? file - unclean : 0;
 }
 
 bool ReadFileNumber(const std::string& path, uint64_t* out) {

@@ -19,11 +19,9 @@ class MemoryCgroup {
   // no limit anywhere up the tree: Headroom() then always says "plenty".
   bool Open();
   bool limited() const { return levels_ > 0; }
-  // Bytes before the tightest limit up the tree, counting page cache
-  // (which the kernel reclaims at the limit) as room, so what is left is
-  // the room for memory it cannot reclaim without swap: anonymous and
-  // shmem pages, which a promotion adds. 0 when at or over it; UINT64_MAX
-  // when unlimited or unreadable.
+  // Bytes before the tightest limit up the tree, counting clean page cache
+  // (which the kernel drops at the limit) as room; 0 when at or over it;
+  // UINT64_MAX when unlimited or unreadable.
   uint64_t Headroom() const;
 
  private:

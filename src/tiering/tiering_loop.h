@@ -8,8 +8,8 @@
 // An extent that moved stays put for `min_residency_ms`, pinned extents
 // never move, and the bytes moved each way are rate-limited. Together that
 // keeps extents from ping-ponging between tiers. In a memory cgroup, a
-// chunk of promotions waits until the cgroup has room for what it adds that
-// the kernel cannot reclaim (DRAM-tier pages; twice the chunk, with slack).
+// chunk of promotions waits until the cgroup has room for its transient
+// (destination pages and the sources' page cache, twice the chunk).
 #pragma once
 
 #include <cstddef>
