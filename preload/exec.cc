@@ -65,17 +65,23 @@ __attribute__((constructor)) void ResolveExecFunctions() {
   g_execveat = Next<ExecveatFn>("execveat");
 }
 
-// Counts the arguments after `first` up to the terminating null pointer.
-size_t CountArgs(va_list args) {
+// Builds the argument vector of an execl-style call on the stack (from
+// `first` and the variadic list up to its null pointer) and passes it to
+// `call`, together with the list positioned after that null pointer (where
+// execle's environment is).
+template <class Call>
+int WithArgv(const char* first, va_list args, Call call) {
+  va_list count;
+  va_copy(count, args);
   size_t n = 1;
-  while (va_arg(args, char*) != nullptr) ++n;
-  return n;
-}
-
-void CollectArgs(const char* first, va_list args, char** argv, size_t n) {
+  while (va_arg(count, char*) != nullptr) ++n;
+  va_end(count);
+  char* argv[n + 1];
   argv[0] = const_cast<char*>(first);
   for (size_t i = 1; i < n; ++i) argv[i] = va_arg(args, char*);
   argv[n] = nullptr;
+  (void)va_arg(args, char*);  // the terminating null pointer
+  return call(argv, args);
 }
 
 }  // namespace
@@ -119,36 +125,26 @@ EXPORT int execveat(int dirfd, const char* path, char* const argv[], char* const
 EXPORT int execl(const char* path, const char* arg, ...) {
   va_list args;
   va_start(args, arg);
-  const size_t n = CountArgs(args);
+  const int rc = WithArgv(arg, args, [&](char** argv, va_list) { return execv(path, argv); });
   va_end(args);
-  char* argv[n + 1];
-  va_start(args, arg);
-  CollectArgs(arg, args, argv, n);
-  va_end(args);
-  return execv(path, argv);
+  return rc;
 }
 
 EXPORT int execlp(const char* file, const char* arg, ...) {
   va_list args;
   va_start(args, arg);
-  const size_t n = CountArgs(args);
+  const int rc = WithArgv(arg, args, [&](char** argv, va_list) { return execvp(file, argv); });
   va_end(args);
-  char* argv[n + 1];
-  va_start(args, arg);
-  CollectArgs(arg, args, argv, n);
-  va_end(args);
-  return execvp(file, argv);
+  return rc;
 }
 
 EXPORT int execle(const char* path, const char* arg, ...) {
   va_list args;
   va_start(args, arg);
-  const size_t n = CountArgs(args);
-  char* const* envp = va_arg(args, char* const*);
+  const int rc = WithArgv(arg, args, [&](char** argv, va_list rest) {
+    char* const* envp = va_arg(rest, char* const*);
+    return execve(path, argv, envp);
+  });
   va_end(args);
-  char* argv[n + 1];
-  va_start(args, arg);
-  CollectArgs(arg, args, argv, n);
-  va_end(args);
-  return execve(path, argv, envp);
+  return rc;
 }
