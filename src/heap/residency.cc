@@ -6,11 +6,11 @@
 #include <jemalloc/jemalloc.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <time.h>
 
 #include <cstdio>
 
 #include "heap/tiered_heap.h"
+#include "os/clock.h"
 #include "os/files.h"
 #include "os/vm.h"
 
@@ -57,16 +57,6 @@ void TieredHeap::DecayIdleArenas() {
     }
   }
 }
-
-namespace {
-
-uint64_t NowUs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
-}
-
-}  // namespace
 
 bool TieredHeap::EnforceDramBudget(bool force) {
   if (tiers_[0].budget.limit() == TierBudget::kUnlimited) return false;
@@ -150,9 +140,9 @@ bool TieredHeap::EnforceDramBudgetLocked(bool* unfinished) {
 
   const size_t carved = image_.carved();
   const uint64_t extent = image_.extent_size();
-  const uint64_t deadline = NowUs() + kGovernorPassUs;
+  const uint64_t deadline = os::MonotonicUs() + kGovernorPassUs;
   for (size_t visited = 0; visited < carved && to_free > 0; ++visited) {
-    if (NowUs() > deadline) {
+    if (os::MonotonicUs() > deadline) {
       *unfinished = true;
       WriteBehind(to_free);
       break;

@@ -17,6 +17,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "os/clock.h"
+
 namespace tiermem::migrate {
 namespace {
 
@@ -244,12 +246,6 @@ uint32_t CountGone() {
   return gone;
 }
 
-uint64_t NowUs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
-}
-
 }  // namespace
 
 int StopSignal() { return SIGRTMAX - 3; }
@@ -314,7 +310,7 @@ bool StopWorld(uint32_t timeout_us) {
   AcquireStopLock();
   // The timeout counts from here: waiting for an exec's guard is not the
   // threads' fault.
-  const uint64_t deadline = NowUs() + timeout_us;
+  const uint64_t deadline = os::MonotonicUs() + timeout_us;
   g_acks.store(0, std::memory_order_relaxed);
   g_ack_slots.store(0, std::memory_order_relaxed);
   g_phase.fetch_add(1, std::memory_order_acq_rel);  // odd: stopping
@@ -336,9 +332,9 @@ bool StopWorld(uint32_t timeout_us) {
     }
     if (!fresh && count >= 0) break;
     uint32_t gone = 0;
-    uint64_t next_check = NowUs() + 1000;
+    uint64_t next_check = os::MonotonicUs() + 1000;
     while (g_acks.load(std::memory_order_acquire) + gone < static_cast<uint32_t>(g_signalled_count)) {
-      const uint64_t now = NowUs();
+      const uint64_t now = os::MonotonicUs();
       if (now > deadline) {
         g_timeouts.fetch_add(1, std::memory_order_relaxed);
         ReleaseHeldThreads();

@@ -1,6 +1,5 @@
 #include "os/log.h"
 
-#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -8,17 +7,13 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "os/clock.h"
+
 namespace tiermem::os {
 namespace {
 
 std::atomic<bool> g_verbose{false};
 std::atomic<uint64_t> g_verbose_since_ns{0};
-
-uint64_t MonotonicNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 // `stamp`: debug lines carry the seconds since verbose output was turned
 // on (at start-up), to line them up with a program's own timeline.

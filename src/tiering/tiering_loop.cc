@@ -149,10 +149,10 @@ void TieringLoop::Step(uint64_t now_ms) {
   // What one chunk of promotions may charge at once, plus some slack.
   const uint64_t chunk_transient = 2 * kChunk * extent + (16ull << 20);
   while (next_hot < hot_.size() && !limited) {
-    if (cgroup_.limited() && cgroup_.Headroom() < chunk_transient) {
-      counters_.cgroup_held++;
+    const uint64_t headroom = cgroup_.Headroom();  // UINT64_MAX outside a limited cgroup
+    if (headroom < chunk_transient) {
       os::DebugLine("tiering: promotions wait: the memory cgroup has %llu KiB of headroom",
-                    static_cast<unsigned long long>(cgroup_.Headroom() >> 10));
+                    static_cast<unsigned long long>(headroom >> 10));
       break;
     }
     demote_.clear();

@@ -36,7 +36,6 @@ struct TieringConfig {
 struct TieringCounters {
   uint64_t steps = 0;
   uint64_t rate_limited = 0;  // steps that stopped at a rate limit
-  uint64_t cgroup_held = 0;   // steps whose promotions waited for cgroup headroom
 };
 
 class TieringLoop {
