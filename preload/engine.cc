@@ -66,4 +66,14 @@ void ResolveEngine() {
 // still overrides it. Large requests over oversize_threshold (8 MiB by
 // default) would otherwise bypass the tier arenas' purge delay and be
 // punched on every free: one fallocate per extent of every large free.
-extern "C" __attribute__((visibility("default"))) const char* malloc_conf = "oversize_threshold:0";
+// The thread caches cover every size below the default tiered_min_size
+// (256 KiB; jemalloc's own default stops at 32 KiB): a 64 KiB malloc+free
+// pair otherwise goes through an arena lock and its extent map each time.
+// A freed extent may be reused for a request of any smaller size (jemalloc
+// stops at 64x by default): freed large blocks coalesce into one dirty
+// extent, and with the default a loop of 256 KiB blocks never reused a
+// coalesced 64 MiB one. It mapped fresh memory on every round instead (a
+// page fault per block, 4.3 us per malloc+free instead of 0.4 us) and kept
+// 4.5 GiB of dirty pages after 60 rounds.
+extern "C" __attribute__((visibility("default"))) const char* malloc_conf =
+    "oversize_threshold:0,tcache_max:262144,lg_extent_max_active_fit:30";

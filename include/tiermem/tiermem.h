@@ -80,7 +80,10 @@ int tiermem_unpin(void *addr, size_t len);
 #define TIERMEM_HINT_HOT 1
 int tiermem_hint(void *addr, size_t len, int hint);
 
-/* Copy tier `tier`'s counters into *out. Returns 0, or -1 with errno=EINVAL. */
+/* Copy tier `tier`'s counters into *out. Returns 0, or -1 with errno=EINVAL.
+ * Freed blocks that threads keep for reuse (one per thread, see
+ * docs/design.md) go back to the heap first, so live_bytes counts live
+ * data only; not async-signal-safe. */
 int tiermem_get_stats(int tier, tiermem_tier_stats *out);
 
 /* Bytes of tiered heap extent (the unit of placement and movement). */

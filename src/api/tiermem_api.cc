@@ -149,6 +149,8 @@ TIERMEM_EXPORT int tiermem_get_stats(int tier, tiermem_tier_stats* out) {
     snprintf(out->kind, sizeof out->kind, "dram");
     return 0;
   }
+  heap->FlushThisThreadCounters();
+  tiermem::heap::ReclaimCachedBlocks();
   tiermem::heap::Tier& t = heap->tier(tier);
   snprintf(out->name, sizeof out->name, "%s", t.spec.name.c_str());
   snprintf(out->kind, sizeof out->kind, "%s", tiermem::config::TierKindName(t.spec.kind));

@@ -42,6 +42,8 @@ int TieredHeap::RemapRuns(SlotState from, bool shared) {
 }
 
 void TieredHeap::PrepareFork() {
+  // Before map_lock_: a reclaimer holds the cache registry while it frees.
+  PrepareForkCaches();
   pthread_mutex_lock(&map_lock_);
   forking_ = true;
   if (RemapRuns(SlotState::kShared, /*shared=*/false) != 0) {
@@ -51,6 +53,11 @@ void TieredHeap::PrepareFork() {
 }
 
 void TieredHeap::AfterForkParent() {
+  ReopenTierFiles();
+  AfterForkCachesParent();
+}
+
+void TieredHeap::ReopenTierFiles() {
   pthread_mutex_lock(&map_lock_);
   for (int t = 0; t < tier_count_; ++t) {
     if (tiers_[t].closed.load(std::memory_order_relaxed)) continue;
@@ -78,7 +85,9 @@ void TieredHeap::AfterForkChild() {
   pthread_mutex_init(&map_lock_, nullptr);
   pthread_mutex_init(&arena_lock_, nullptr);
   pthread_mutex_init(&governor_lock_, nullptr);
-  AfterForkParent();
+  ReopenTierFiles();
+  // Last: the lost threads' cached blocks are freed into the new files.
+  AfterForkCachesChild();
 }
 
 }  // namespace tiermem::heap

@@ -43,16 +43,22 @@ uint64_t TieredHeap::DropStrayPageCache() {
   return cache_bytes;
 }
 
-void TieredHeap::DecayIdleArenas() {
-  // jemalloc purges an arena's freed memory only when that arena is used
-  // again; a tier the program stopped using would keep freed data on disk
-  // (and readable in the file) forever. Nudge every tier arena.
+void TieredHeap::PurgeOnSchedule() {
+  if (purge_delay_ms_ == 0) return;  // jemalloc punches on free (decay 0)
+  const uint64_t now = os::MonotonicNs() / 1000000u;
+  if (now - last_purge_ms_ < purge_delay_ms_) return;
+  last_purge_ms_ = now;
+  // Blocks parked in threads' caches (thread_cache.h) that their owner did
+  // not use since the last round go back first, so they are punched too.
+  TrimIdleCaches();
+  // Every tier arena, used or not: an arena the program stopped using would
+  // otherwise keep freed data on disk (and readable in the file) forever.
   for (int t = 0; t < tier_count_; ++t) {
     for (const std::atomic<unsigned>& arena : tiers_[t].arenas) {
       const unsigned index = arena.load(std::memory_order_relaxed);
       if (index == kNoArena) continue;
       char name[48];
-      snprintf(name, sizeof name, "arena.%u.decay", index);
+      snprintf(name, sizeof name, "arena.%u.purge", index);
       mallctl(name, nullptr, nullptr, nullptr, 0);
     }
   }

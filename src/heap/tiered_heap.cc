@@ -68,7 +68,7 @@ TieredHeap* TieredHeap::Create(const config::Policy& policy, const std::vector<T
     heap->tier_count_++;
   }
   for (int i = 0; i < heap->tier_count_; ++i) InitExtentHooks(&heap->hooks_[i], heap, i);
-  InitThreadCache([](void* block) { Instance()->FreeNow(block); });
+  InitThreadCache([](void* block) { Instance()->FreeNow(block); }, FlushCacheCounters);
   const unsigned cpus = std::thread::hardware_concurrency();
   heap->arenas_per_tier_ = cpus == 0 ? 1 : (cpus < kMaxArenasPerTier ? static_cast<int>(cpus) : kMaxArenasPerTier);
   // The first tier's first arena is made now: nearly every process uses it.
@@ -85,9 +85,10 @@ bool TieredHeap::CreateArena(int t, int index) {
   unsigned arena = 0;
   size_t len = sizeof arena;
   if (mallctl("arenas.create", &arena, &len, &hooks, sizeof hooks) != 0) return false;
-  // Freed tiered memory is punched after purge_delay_ms: short enough that
-  // the DRAM budget tracks live data, long enough to reuse hot extents.
-  SetArenaDecay(arena, "dirty", static_cast<ssize_t>(purge_delay_ms_));
+  // Freed tiered memory is punched within purge_delay_ms, by the background
+  // thread (PurgeOnSchedule), not by decay inside malloc calls; 0 punches on
+  // free.
+  SetArenaDecay(arena, "dirty", purge_delay_ms_ == 0 ? 0 : -1);
   SetArenaDecay(arena, "muzzy", 0);
   tiers_[t].arenas[index].store(arena, std::memory_order_release);
   return true;
@@ -132,11 +133,16 @@ void* TieredHeap::PlaceOn(int t, size_t size, size_t alignment, bool zero, bool 
 }
 
 void* TieredHeap::Allocate(size_t size, size_t alignment, bool zero) {
-  if (size <= image_.extent_size()) {
+  if (size <= kMaxCachedBlock) {
     if (void* p = TakeCached(size, alignment, zero)) return p;
   }
   for (int t = 0; t < tier_count_; ++t) {
     if (void* p = PlaceOn(t, size, alignment, zero, /*spilled=*/t > 0)) return p;
+    // Freed blocks parked in the threads' caches hold budget a live block
+    // needs: take them back before spilling.
+    if (t == 0 && ReclaimCachedBlocks() != 0) {
+      if (void* p = PlaceOn(t, size, alignment, zero, /*spilled=*/false)) return p;
+    }
   }
   failed_.fetch_add(1, std::memory_order_relaxed);
   errno = ENOMEM;
@@ -155,20 +161,41 @@ void* TieredHeap::AllocateOn(int t, size_t size, size_t alignment, bool zero) {
 
 void* TieredHeap::TakeCached(size_t size, size_t alignment, bool zero) {
   CachedBlock* cache = ThisThreadCache();
-  if (cache == nullptr || cache->block == nullptr) return nullptr;
-  if (reinterpret_cast<uintptr_t>(cache->block) % (alignment ? alignment : 1) != 0) return nullptr;
+  if (cache == nullptr) return nullptr;
+  void* p = cache->block.load(std::memory_order_relaxed);
+  if (p == nullptr) return nullptr;
+  if (reinterpret_cast<uintptr_t>(p) % (alignment ? alignment : 1) != 0) return nullptr;
   // Only the same size class: anything else would waste or miscount memory.
   if (size != cache->last_request) {
     cache->last_request = size;
     cache->last_class = nallocx(size, alignment > 1 ? MALLOCX_ALIGN(alignment) : 0);
   }
   if (cache->last_class != cache->size) return nullptr;
-  void* p = cache->block;
-  cache->block = nullptr;
+  // A reclaimer may have taken it since the load: then this finds nothing.
+  if (cache->block.exchange(nullptr, std::memory_order_acquire) != p) return nullptr;
+  if (!cache->touched.load(std::memory_order_relaxed)) cache->touched.store(true, std::memory_order_relaxed);
   if (zero) memset(p, 0, size);
-  tiers_[0].counters.allocations.fetch_add(1, std::memory_order_relaxed);
-  tiers_[0].counters.placed_bytes.fetch_add(cache->size, std::memory_order_relaxed);
+  cache->pending_bytes += cache->size;
+  if (++cache->pending_allocations == kCacheFlushEvery) FlushCacheCounters(cache);
   return p;
+}
+
+void TieredHeap::FlushCacheCounters(CachedBlock* cache) {
+  if (cache->pending_allocations == 0) return;
+  Instance()->tiers_[0].counters.allocations.fetch_add(cache->pending_allocations, std::memory_order_relaxed);
+  Instance()->tiers_[0].counters.placed_bytes.fetch_add(cache->pending_bytes, std::memory_order_relaxed);
+  cache->pending_allocations = 0;
+  cache->pending_bytes = 0;
+}
+
+void TieredHeap::FlushThisThreadCounters() {
+  if (CachedBlock* cache = ThisThreadCache()) FlushCacheCounters(cache);
+}
+
+size_t TieredHeap::CacheLimit() const {
+  const uint64_t budget = tiers_[0].budget.limit();
+  const uint64_t share = budget == TierBudget::kUnlimited ? kMaxCachedBlock : budget / 8;
+  return share < kMaxCachedBlock ? static_cast<size_t>(share) : kMaxCachedBlock;
 }
 
 void TieredHeap::Free(void* p) {
@@ -176,12 +203,19 @@ void TieredHeap::Free(void* p) {
   if (t == 0) {
     if (CachedBlock* cache = ThisThreadCache()) {
       const size_t real = sallocx(p, 0);
-      if (real <= image_.extent_size()) {
+      if (real <= CacheLimit()) {
         // Kept with its budget reservation (see thread_cache.h); the block it
-        // replaces, likely of an older size, goes back to jemalloc.
-        void* older = cache->block;
-        cache->block = p;
+        // replaces, likely of an older size, goes back to jemalloc. Only the
+        // owner fills an empty cache and reclaimers only empty a full one, so
+        // an empty cache is filled with a plain store.
+        void* older = cache->block.load(std::memory_order_relaxed);
+        if (older == nullptr) {
+          cache->block.store(p, std::memory_order_release);
+        } else {
+          older = cache->block.exchange(p, std::memory_order_release);
+        }
         cache->size = real;
+        if (!cache->touched.load(std::memory_order_relaxed)) cache->touched.store(true, std::memory_order_relaxed);
         if (older != nullptr) FreeNow(older);
         return;
       }

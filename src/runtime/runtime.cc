@@ -64,7 +64,7 @@ void* BackgroundLoop(void*) {
     heap::TieredHeap* heap = Heap();
     if (heap != nullptr) heap->EnforceDramBudget();
     if (heap != nullptr) StepTiering(NowMs());
-    if (heap != nullptr) heap->DecayIdleArenas();
+    if (heap != nullptr) heap->PurgeOnSchedule();
     if (ReportPageUnclaimed() && HasPlacedData()) ClaimReportPage(ReportedPolicy());
     RefreshAll();
     nanosleep(&interval, nullptr);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <jemalloc/jemalloc.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -87,6 +88,9 @@ TEST_F(HeapTest, FillsDramThenSpillsToNvmeThenFailsWithEnomem) {
   EXPECT_LE(heap_->tier(0).budget.used(), kDramBudget);
   EXPECT_GE(heap_->tier(1).counters.spills_in.load(), static_cast<uint64_t>(on_nvme));
   for (void* p : blocks) heap_->Free(p);
+  // The last DRAM block freed stays in this thread's cache, reserved.
+  EXPECT_LE(heap_->tier(0).budget.used(), 8 * kMiB);
+  ReclaimCachedBlocks();
   EXPECT_EQ(heap_->tier(0).budget.used(), 0u);
   EXPECT_EQ(heap_->tier(1).budget.used(), 0u);
 }
@@ -262,6 +266,128 @@ TEST_F(HeapTest, DramCostStaysUnderBudgetWhileThreadsWriteAndReread) {
 
   for (auto& v : blocks)
     for (unsigned char* p : v) heap_->Free(p);
+}
+
+// ---- The one-block thread cache (thread_cache.h).
+
+// A thread that caches a freed block and then waits, holding it, until told
+// to go.
+class CachingThread {
+ public:
+  CachingThread(TieredHeap* heap, size_t bytes)
+      : thread_([this, heap, bytes] {
+          void* p = heap->Allocate(bytes, 0, false);
+          if (p != nullptr) memset(p, 0x33, bytes);
+          on_dram_ = p != nullptr && heap->TierOf(p) == 0;
+          if (p != nullptr) heap->Free(p);
+          cached_.store(true);
+          while (!go_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }) {
+    while (!cached_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~CachingThread() {
+    go_.store(true);
+    thread_.join();
+  }
+  bool on_dram() const { return on_dram_; }
+
+ private:
+  std::atomic<bool> cached_{false}, go_{false};
+  bool on_dram_ = false;
+  std::thread thread_;
+};
+
+TEST_F(HeapTest, ThreadCacheReusesAFreedBlockAndKeepsItsReservation) {
+  ReclaimCachedBlocks();
+  ASSERT_EQ(heap_->tier(0).budget.used(), 0u);
+  void* p = heap_->Allocate(4 * kMiB, 0, false);
+  ASSERT_NE(p, nullptr);
+  ASSERT_EQ(heap_->TierOf(p), 0);
+  memset(p, 0x11, 4 * kMiB);
+  const uint64_t allocations = heap_->tier(0).counters.allocations.load();
+  heap_->Free(p);
+  EXPECT_EQ(heap_->tier(0).budget.used(), 4 * kMiB) << "a cached block keeps its reservation";
+  void* q = heap_->Allocate(4 * kMiB, 0, true);
+  EXPECT_EQ(q, p) << "the same size class comes back from the cache";
+  EXPECT_EQ(static_cast<unsigned char*>(q)[4 * kMiB - 1], 0) << "calloc's zeroing on a cache hit";
+  heap_->FlushThisThreadCounters();
+  EXPECT_EQ(heap_->tier(0).counters.allocations.load(), allocations + 1) << "a cache hit counts as an allocation";
+  heap_->Free(q);
+  // Another size class does not take it; it replaces it in the cache.
+  void* r = heap_->Allocate(6 * kMiB, 0, false);
+  ASSERT_NE(r, nullptr);
+  EXPECT_NE(r, q);
+  heap_->Free(r);
+  EXPECT_EQ(heap_->tier(0).budget.used(), heap_->UsableSize(r));
+  EXPECT_EQ(ReclaimCachedBlocks(), 1u);
+  EXPECT_EQ(heap_->tier(0).budget.used(), 0u);
+}
+
+TEST_F(HeapTest, ThreadCacheKeepsNoBlockOverAnEighthOfTheBudget) {
+  ReclaimCachedBlocks();
+  void* p = heap_->Allocate(16 * kMiB, 0, false);  // 64 MiB budget: over 8 MiB
+  ASSERT_NE(p, nullptr);
+  heap_->Free(p);
+  EXPECT_EQ(heap_->tier(0).budget.used(), 0u);
+  EXPECT_EQ(ReclaimCachedBlocks(), 0u);
+}
+
+TEST_F(HeapTest, CachedBlocksOfOtherThreadsGoBackBeforeAnAllocationSpills) {
+  ReclaimCachedBlocks();
+  CachingThread holder(heap_, 8 * kMiB);
+  ASSERT_TRUE(holder.on_dram());
+  ASSERT_EQ(heap_->tier(0).budget.used(), 8 * kMiB);
+  // Fill DRAM with 4 MiB blocks: without the reclaim at most (64 - 8) / 4 =
+  // 14 fit before one spills.
+  std::vector<void*> blocks;
+  int on_dram = 0;
+  for (;;) {
+    void* p = heap_->Allocate(4 * kMiB, 0, false);
+    ASSERT_NE(p, nullptr);
+    blocks.push_back(p);
+    if (heap_->TierOf(p) != 0) break;
+    ++on_dram;
+    ASSERT_LT(on_dram, 100) << "budget not enforced";
+  }
+  EXPECT_GT(on_dram, 14) << "the holder's cached block was not taken back";
+  EXPECT_EQ(ReclaimCachedBlocks(), 0u) << "nothing is cached any more";
+  for (void* p : blocks) heap_->FreeNow(p);
+  EXPECT_EQ(heap_->tier(0).budget.used(), 0u);
+}
+
+TEST_F(HeapTest, IdleCachesAreTrimmedAndUsedOnesKept) {
+  ReclaimCachedBlocks();
+  CachingThread holder(heap_, 4 * kMiB);
+  ASSERT_EQ(heap_->tier(0).budget.used(), 4 * kMiB);
+  // The holder used its cache since the last trim: the first trim only
+  // marks it; the second finds it idle and takes the block.
+  EXPECT_EQ(TrimIdleCaches(), 0u);
+  EXPECT_EQ(heap_->tier(0).budget.used(), 4 * kMiB);
+  EXPECT_EQ(TrimIdleCaches(), 1u);
+  EXPECT_EQ(heap_->tier(0).budget.used(), 0u);
+}
+
+TEST_F(HeapTest, ForkChildReleasesTheBlocksOfThreadsItLost) {
+  ReclaimCachedBlocks();
+  CachingThread holder(heap_, 8 * kMiB);
+  ASSERT_EQ(heap_->tier(0).budget.used(), 8 * kMiB);
+  heap_->PrepareFork();
+  const pid_t child = fork();
+  if (child == 0) {
+    heap_->AfterForkChild();
+    // The holder does not exist here: its block must not stay reserved.
+    const bool released = heap_->tier(0).budget.used() == 0;
+    void* p = heap_->Allocate(8 * kMiB, 0, false);
+    const bool usable = p != nullptr && heap_->TierOf(p) == 0;
+    if (p != nullptr) memset(p, 0x44, 8 * kMiB);
+    _exit(released && usable ? 0 : 1);
+  }
+  heap_->AfterForkParent();
+  ASSERT_GT(child, 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  EXPECT_EQ(heap_->tier(0).budget.used(), 8 * kMiB) << "the parent's holder keeps its block";
 }
 
 }  // namespace
