@@ -193,11 +193,12 @@ void TieringLoop::Step(uint64_t now_ms) {
     heap_->EnforceDramBudget(/*force=*/true);
   }
   if (limited) counters_.rate_limited++;
-  if (over_watermark != 0 || next_hot != 0) {
-    os::DebugLine("tiering: dram %llu KiB (live %llu) of %llu; %zu cold, %zu hot; %zu down over the watermark, %zu hot handled",
+  if (over_watermark != 0 || next_hot != 0 || !hot_.empty()) {
+    os::DebugLine("tiering: dram %llu KiB (live %llu) of %llu; %zu cold (coldest heat %u), %zu hot (hottest %u); %zu down over the watermark, %zu hot handled%s",
                 static_cast<unsigned long long>(dram.backing.DramBytes() >> 10),
                 static_cast<unsigned long long>(dram.budget.used() >> 10), static_cast<unsigned long long>(limit >> 10),
-                cold_.size(), hot_.size(), over_watermark, next_hot);
+                cold_.size(), cold_.empty() ? 0u : sampler_->heat(cold_[0]), hot_.size(),
+                hot_.empty() ? 0u : sampler_->heat(hot_[0]), over_watermark, next_hot, limited ? " (rate limit)" : "");
   }
 }
 
