@@ -52,6 +52,7 @@ namespace {
 __attribute__((constructor(101))) void StartTiermem() {
   tiermem::runtime::Start();
   if (tiermem::heap::TieredHeap* heap = tiermem::runtime::Heap()) {
+    tiermem::runtime::InstallForkHandlers();
     tiermem_preload_state.image_base = heap->image().base();
     tiermem_preload_state.image_size = heap->image().size();
     __atomic_store_n(&tiermem_preload_state.tiered_min_size, static_cast<size_t>(heap->tiered_min_size()),

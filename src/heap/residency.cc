@@ -44,13 +44,16 @@ uint64_t TieredHeap::DropStrayPageCache() {
 }
 
 void TieredHeap::PurgeOnSchedule() {
-  if (purge_delay_ms_ == 0) return;  // jemalloc punches on free (decay 0)
+  // With purge_delay_ms 0 jemalloc punches on free: only the blocks idle
+  // threads keep cached are left to return, once a second.
+  const uint32_t period = purge_delay_ms_ != 0 ? purge_delay_ms_ : 1000;
   const uint64_t now = os::MonotonicNs() / 1000000u;
-  if (now - last_purge_ms_ < purge_delay_ms_) return;
+  if (now - last_purge_ms_ < period) return;
   last_purge_ms_ = now;
   // Blocks parked in threads' caches (thread_cache.h) that their owner did
   // not use since the last round go back first, so they are punched too.
   TrimIdleCaches();
+  if (purge_delay_ms_ == 0 || !scheduled_purge_.load(std::memory_order_relaxed)) return;
   // Every tier arena, used or not: an arena the program stopped using would
   // otherwise keep freed data on disk (and readable in the file) forever.
   for (int t = 0; t < tier_count_; ++t) {
@@ -62,6 +65,19 @@ void TieredHeap::PurgeOnSchedule() {
       mallctl(name, nullptr, nullptr, nullptr, 0);
     }
   }
+}
+
+void TieredHeap::SetScheduledPurge(bool on) {
+  if (purge_delay_ms_ == 0) return;  // decay 0 either way
+  pthread_mutex_lock(&arena_lock_);
+  scheduled_purge_.store(on, std::memory_order_relaxed);
+  for (int t = 0; t < tier_count_; ++t) {
+    for (const std::atomic<unsigned>& arena : tiers_[t].arenas) {
+      const unsigned index = arena.load(std::memory_order_relaxed);
+      if (index != kNoArena) SetDirtyDecay(index);
+    }
+  }
+  pthread_mutex_unlock(&arena_lock_);
 }
 
 bool TieredHeap::EnforceDramBudget(bool force) {

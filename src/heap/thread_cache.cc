@@ -13,6 +13,22 @@ void (*g_flush)(CachedBlock*) = nullptr;
 // lock, so it is taken before any jemalloc or heap lock, never after.
 pthread_mutex_t g_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 CachedBlock* g_registry = nullptr;
+// Set in the thread that holds the registry lock across a fork: pthread_atfork
+// handlers run in between, and one that allocates must not wait for it.
+__attribute__((tls_model("initial-exec"))) thread_local bool t_holds_registry = false;
+// A hint that some cache may hold a block, so that a spilling placement
+// does not walk every thread when none does. Owners set it when they fill
+// (a read-mostly line: they only write it when it is clear); a reclaim
+// clears it before its walk. An owner that fills just behind the walk may
+// stay uncounted until its next fill: its block then waits for the trim.
+std::atomic<bool> g_maybe_cached{false};
+
+void LockRegistry() {
+  if (!t_holds_registry) pthread_mutex_lock(&g_registry_lock);
+}
+void UnlockRegistry() {
+  if (!t_holds_registry) pthread_mutex_unlock(&g_registry_lock);
+}
 void LinkLocked(CachedBlock* cache) {
   cache->prev = nullptr;
   cache->next = g_registry;
@@ -34,9 +50,9 @@ void ReleaseBlockOf(CachedBlock* cache) {
 void OnThreadExit(void* arg) {
   cache_internal::t_state = 2;
   auto* cache = static_cast<CachedBlock*>(arg);
-  pthread_mutex_lock(&g_registry_lock);
+  LockRegistry();
   UnlinkLocked(cache);
-  pthread_mutex_unlock(&g_registry_lock);
+  UnlockRegistry();
   ReleaseBlockOf(cache);
   g_flush(cache);
 }
@@ -59,18 +75,24 @@ CachedBlock* RegisterThisThread() {
   if (!g_ready || t_state != 0) return nullptr;
   // The value only has to be non-null for the destructor to run.
   if (pthread_setspecific(g_key, &t_cache) != 0) return nullptr;
-  pthread_mutex_lock(&g_registry_lock);
+  LockRegistry();
   LinkLocked(&t_cache);
-  pthread_mutex_unlock(&g_registry_lock);
+  UnlockRegistry();
   t_state = 1;
   return &t_cache;
 }
 
 }  // namespace cache_internal
 
+void NoteCachedBlock() {
+  if (!g_maybe_cached.load(std::memory_order_relaxed)) g_maybe_cached.store(true, std::memory_order_relaxed);
+}
+
 size_t ReclaimCachedBlocks() {
+  if (!g_maybe_cached.load(std::memory_order_relaxed)) return 0;
   size_t released = 0;
-  pthread_mutex_lock(&g_registry_lock);
+  LockRegistry();
+  g_maybe_cached.store(false, std::memory_order_relaxed);
   for (CachedBlock* c = g_registry; c != nullptr; c = c->next) {
     if (c->block.load(std::memory_order_relaxed) == nullptr) continue;
     if (void* block = c->block.exchange(nullptr, std::memory_order_acquire)) {
@@ -78,13 +100,13 @@ size_t ReclaimCachedBlocks() {
       ++released;
     }
   }
-  pthread_mutex_unlock(&g_registry_lock);
+  UnlockRegistry();
   return released;
 }
 
 size_t TrimIdleCaches() {
   size_t released = 0;
-  pthread_mutex_lock(&g_registry_lock);
+  LockRegistry();
   for (CachedBlock* c = g_registry; c != nullptr; c = c->next) {
     if (c->touched.exchange(false, std::memory_order_relaxed)) continue;
     if (c->block.load(std::memory_order_relaxed) == nullptr) continue;
@@ -93,27 +115,36 @@ size_t TrimIdleCaches() {
       ++released;
     }
   }
-  pthread_mutex_unlock(&g_registry_lock);
+  UnlockRegistry();
   return released;
 }
 
-void PrepareForkCaches() { pthread_mutex_lock(&g_registry_lock); }
+void PrepareForkCaches() {
+  pthread_mutex_lock(&g_registry_lock);
+  t_holds_registry = true;
+}
 
-void AfterForkCachesParent() { pthread_mutex_unlock(&g_registry_lock); }
+void AfterForkCachesParent() {
+  t_holds_registry = false;
+  pthread_mutex_unlock(&g_registry_lock);
+}
 
 void AfterForkCachesChild() {
   // The other threads are gone, and glibc may reuse their TLS for new ones:
   // their caches leave the registry, and their blocks go back to jemalloc
   // (the list was consistent at the fork: we held its lock).
+  // This thread still holds the lock (a plain unlock, not a re-init: a
+  // thread that a child atfork handler started may be waiting on it).
   CachedBlock* lost = g_registry;
   g_registry = nullptr;
-  pthread_mutex_init(&g_registry_lock, nullptr);
   while (lost != nullptr) {
     CachedBlock* next = lost->next;
     if (lost != &cache_internal::t_cache) ReleaseBlockOf(lost);
     lost = next;
   }
   if (cache_internal::t_state == 1) LinkLocked(&cache_internal::t_cache);
+  t_holds_registry = false;
+  pthread_mutex_unlock(&g_registry_lock);
 }
 
 }  // namespace tiermem::heap

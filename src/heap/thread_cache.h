@@ -59,8 +59,10 @@ inline CachedBlock* ThisThreadCache() {
 bool InitThreadCache(void (*release)(void* block), void (*flush)(CachedBlock* cache));
 
 // Takes every thread's cached block and releases it. Returns the number
-// released.
+// released. Cheap when no cache was filled since the last reclaim.
 size_t ReclaimCachedBlocks();
+// Called by an owner that filled its cache (the reclaim's hint).
+void NoteCachedBlock();
 // Releases the blocks of caches whose owner did not use them since the
 // previous call. Returns the number released.
 size_t TrimIdleCaches();

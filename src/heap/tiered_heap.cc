@@ -85,13 +85,20 @@ bool TieredHeap::CreateArena(int t, int index) {
   unsigned arena = 0;
   size_t len = sizeof arena;
   if (mallctl("arenas.create", &arena, &len, &hooks, sizeof hooks) != 0) return false;
-  // Freed tiered memory is punched within purge_delay_ms, by the background
-  // thread (PurgeOnSchedule), not by decay inside malloc calls; 0 punches on
-  // free.
-  SetArenaDecay(arena, "dirty", purge_delay_ms_ == 0 ? 0 : -1);
+  SetDirtyDecay(arena);
   SetArenaDecay(arena, "muzzy", 0);
   tiers_[t].arenas[index].store(arena, std::memory_order_release);
   return true;
+}
+
+void TieredHeap::SetDirtyDecay(unsigned arena) {
+  // Freed tiered memory is punched within purge_delay_ms by the background
+  // thread (PurgeOnSchedule) while it runs, not by decay inside malloc
+  // calls; without it (it could not start) jemalloc's decay does it. 0
+  // punches on free.
+  ssize_t ms = 0;
+  if (purge_delay_ms_ != 0) ms = scheduled_purge_.load(std::memory_order_relaxed) ? -1 : static_cast<ssize_t>(purge_delay_ms_);
+  SetArenaDecay(arena, "dirty", ms);
 }
 
 unsigned TieredHeap::ArenaOf(int t) {
@@ -155,6 +162,7 @@ void* TieredHeap::AllocateOn(int t, size_t size, size_t alignment, bool zero) {
     return nullptr;
   }
   void* p = PlaceOn(t, size == 0 ? 1 : size, alignment, zero, /*spilled=*/false);
+  if (p == nullptr && t == 0 && ReclaimCachedBlocks() != 0) p = PlaceOn(t, size == 0 ? 1 : size, alignment, zero, false);
   if (p == nullptr) errno = ENOMEM;
   return p;
 }
@@ -164,7 +172,8 @@ void* TieredHeap::TakeCached(size_t size, size_t alignment, bool zero) {
   if (cache == nullptr) return nullptr;
   void* p = cache->block.load(std::memory_order_relaxed);
   if (p == nullptr) return nullptr;
-  if (reinterpret_cast<uintptr_t>(p) % (alignment ? alignment : 1) != 0) return nullptr;
+  // Alignments are powers of two (the preload rounds them up).
+  if (alignment > 1 && (reinterpret_cast<uintptr_t>(p) & (alignment - 1)) != 0) return nullptr;
   // Only the same size class: anything else would waste or miscount memory.
   if (size != cache->last_request) {
     cache->last_request = size;
@@ -173,6 +182,12 @@ void* TieredHeap::TakeCached(size_t size, size_t alignment, bool zero) {
   if (cache->last_class != cache->size) return nullptr;
   // A reclaimer may have taken it since the load: then this finds nothing.
   if (cache->block.exchange(nullptr, std::memory_order_acquire) != p) return nullptr;
+  // The tiering loop may have moved its extents down meanwhile (a cached
+  // block looks cold): then it is no DRAM hit.
+  if (!CacheableOnDram(p, cache->size)) {
+    FreeNow(p);
+    return nullptr;
+  }
   if (!cache->touched.load(std::memory_order_relaxed)) cache->touched.store(true, std::memory_order_relaxed);
   if (zero) memset(p, 0, size);
   cache->pending_bytes += cache->size;
@@ -192,6 +207,16 @@ void TieredHeap::FlushThisThreadCounters() {
   if (CachedBlock* cache = ThisThreadCache()) FlushCacheCounters(cache);
 }
 
+bool TieredHeap::CacheableOnDram(const void* p, size_t bytes) const {
+  if (tiers_[0].closed.load(std::memory_order_relaxed)) return false;
+  const size_t first = image_.SlotOf(p);
+  const size_t last = image_.SlotOf(static_cast<const char*>(p) + bytes - 1);
+  for (size_t s = first; s <= last; ++s) {
+    if (image_.tier(s) != 0) return false;
+  }
+  return true;
+}
+
 size_t TieredHeap::CacheLimit() const {
   const uint64_t budget = tiers_[0].budget.limit();
   const uint64_t share = budget == TierBudget::kUnlimited ? kMaxCachedBlock : budget / 8;
@@ -203,7 +228,7 @@ void TieredHeap::Free(void* p) {
   if (t == 0) {
     if (CachedBlock* cache = ThisThreadCache()) {
       const size_t real = sallocx(p, 0);
-      if (real <= CacheLimit()) {
+      if (real <= CacheLimit() && CacheableOnDram(p, real)) {
         // Kept with its budget reservation (see thread_cache.h); the block it
         // replaces, likely of an older size, goes back to jemalloc. Only the
         // owner fills an empty cache and reclaimers only empty a full one, so
@@ -214,6 +239,7 @@ void TieredHeap::Free(void* p) {
         } else {
           older = cache->block.exchange(p, std::memory_order_release);
         }
+        NoteCachedBlock();
         cache->size = real;
         if (!cache->touched.load(std::memory_order_relaxed)) cache->touched.store(true, std::memory_order_relaxed);
         if (older != nullptr) FreeNow(older);
@@ -275,7 +301,9 @@ void* TieredHeap::Reallocate(void* p, size_t size) {
     const size_t new_real = nallocx(size, flags);
     if (new_real != 0) {
       Discharge(p, old_real);
-      if (tier.budget.TryReserve(new_real)) {
+      bool reserved = tier.budget.TryReserve(new_real);
+      if (!reserved && t == 0 && ReclaimCachedBlocks() != 0) reserved = tier.budget.TryReserve(new_real);
+      if (reserved) {
         if (void* q = rallocx(p, size, flags)) {
           Charge(q, new_real, t);
           return q;

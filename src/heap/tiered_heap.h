@@ -168,6 +168,10 @@ class TieredHeap {
   // pair instead of 0.4 us). Here freed memory is punched 0 to
   // purge_delay_ms after its free, off the program's threads.
   void PurgeOnSchedule();
+  // The runtime says whether its background thread runs (and so calls
+  // PurgeOnSchedule); until then, and if it could not start, the tier
+  // arenas decay on their own (dirty_decay_ms = purge_delay_ms).
+  void SetScheduledPurge(bool on);
 
   // Called by the extent hooks (extent_hooks.cc); they run inside jemalloc
   // and must not allocate.
@@ -189,6 +193,9 @@ class TieredHeap {
   static constexpr size_t kMaxCachedBlock = size_t{32} << 20;
   static constexpr uint32_t kCacheFlushEvery = 1024;
   size_t CacheLimit() const;
+  // True if every slot of [p, p+bytes) is on the DRAM tier and that tier is
+  // open: what a cached block must be.
+  bool CacheableOnDram(const void* p, size_t bytes) const;
   // The per-slot ledger (image.h): Charge records a block whose bytes the
   // caller reserved on `reserved_on`; Discharge releases a block's bytes
   // from the tiers its slots are on now.
@@ -208,6 +215,7 @@ class TieredHeap {
   template <class Fn>
   void ForEachSlotPiece(const void* p, size_t len, Fn fn);
   bool CreateArena(int tier, int index);
+  void SetDirtyDecay(unsigned arena);  // under arena_lock_ (or before publication)
   int RemapRuns(SlotState from, bool shared);
   void ReopenTierFiles();  // after fork, on both sides
   uint64_t DropStrayPageCache();
@@ -236,6 +244,7 @@ class TieredHeap {
   std::atomic<uint64_t> failed_{0};
   bool forking_ = false;  // under map_lock_: new slots are mapped copy-on-write
   uint64_t last_purge_ms_ = 0;  // PurgeOnSchedule (background thread only)
+  std::atomic<bool> scheduled_purge_{false};  // SetScheduledPurge
   size_t evict_hand_ = 0; // residency governor's clock hand (slot index)
   // Governor back-off (residency.cc), under governor_lock_.
   uint64_t governor_activity_ = 0;

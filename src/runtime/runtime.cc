@@ -95,6 +95,8 @@ void StartBackgroundThread() {
   } else {
     os::LogLine("cannot start the background thread; file-tier page cache will not be trimmed");
   }
+  // Freed tier memory: purged by this thread, or by jemalloc's decay without it.
+  if (heap::TieredHeap* heap = Heap()) heap->SetScheduledPurge(rc == 0);
   pthread_attr_destroy(&attr);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
@@ -155,7 +157,15 @@ void Start() {
   }
 }
 
+namespace {
+// Set between PrepareFork and AfterFork* in the forking thread: the preload's
+// fork() calls them itself, and the pthread_atfork handlers then stand back.
+thread_local bool t_forking = false;
+thread_local bool t_fork_by_atfork = false;
+}  // namespace
+
 void PrepareFork() {
+  t_forking = true;
   if (heap::TieredHeap* heap = Heap()) {
     PauseTieringForFork();
     heap->PrepareFork();
@@ -168,9 +178,11 @@ void AfterForkParent() {
     ResumeTieringAfterFork(/*child=*/false);
   }
   g_forks.fetch_add(1, std::memory_order_relaxed);
+  t_forking = false;
 }
 
 void AfterForkChild() {
+  t_forking = false;
   if (!g_started.load()) return;
   if (heap::TieredHeap* heap = Heap()) {
     heap->AfterForkChild();
@@ -179,6 +191,28 @@ void AfterForkChild() {
   if (g_stats != nullptr) g_stats = ReplaceStatsPageInChild(g_stats, ReportedPolicy());
   ForgetReportPageInChild();
   if (Heap() != nullptr || g_stats != nullptr) StartBackgroundThread();
+}
+
+// A program linked against libtiermem.so without the preload calls the
+// real fork(): these handlers then do what the preload's fork() does.
+// Under the preload its fork() has prepared already, and they stand back.
+void InstallForkHandlers() {
+  pthread_atfork(
+      [] {
+        if (t_forking) return;
+        PrepareFork();
+        t_fork_by_atfork = true;
+      },
+      [] {
+        if (!t_fork_by_atfork) return;
+        t_fork_by_atfork = false;
+        AfterForkParent();
+      },
+      [] {
+        if (!t_fork_by_atfork) return;
+        t_fork_by_atfork = false;
+        AfterForkChild();
+      });
 }
 
 }  // namespace tiermem::runtime

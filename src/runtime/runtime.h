@@ -20,5 +20,8 @@ inline heap::TieredHeap* Heap() { return heap::TieredHeap::Instance(); }
 void PrepareFork();
 void AfterForkParent();
 void AfterForkChild();
+// Registers PrepareFork/AfterFork* with pthread_atfork for programs that
+// link libtiermem.so without the preload (whose fork() calls them itself).
+void InstallForkHandlers();
 
 }  // namespace tiermem::runtime

@@ -146,6 +146,9 @@ void TieringLoop::Step(uint64_t now_ms) {
   // happens, so a chunk that could not promote ends the round.
   constexpr size_t kChunk = 8;
   size_t next_hot = 0;
+  // Freed blocks the program's threads keep cached hold DRAM budget that a
+  // promotion's reservation needs (heap/thread_cache.h).
+  if (!hot_.empty() && dram.budget.used() + kChunk * extent > limit) heap::ReclaimCachedBlocks();
   // What one chunk of promotions may charge at once, plus some slack.
   const uint64_t chunk_transient = 2 * kChunk * extent + (16ull << 20);
   while (next_hot < hot_.size() && !limited) {
