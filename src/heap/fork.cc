@@ -70,6 +70,7 @@ void TieredHeap::ReopenTierFiles() {
     while (last_open >= 0 && tiers_[last_open].closed.load(std::memory_order_relaxed)) --last_open;
     const bool lift = t == tier_count_ - 1 && last_open >= 0;
     if (lift) tiers_[last_open].budget.set_limit(TierBudget::kUnlimited);
+    moves_.fetch_add(1, std::memory_order_relaxed);  // cached blocks are checked again
     os::LogLine("fork: cannot open a new backing file for tier '%s' (%s): %s; no new data goes to that tier%s%s%s",
                 tiers_[t].spec.name.c_str(), tiers_[t].backing.is_file_tier() ? tiers_[t].spec.path.c_str() : "memfd",
                 strerror(-rc), lift ? ", tier '" : "", lift ? tiers_[last_open].spec.name.c_str() : "",

@@ -68,8 +68,8 @@ bool InitThreadCache(void (*release)(void* block), void (*flush)(CachedBlock* ca
 
 namespace cache_internal {
 
-__attribute__((tls_model("initial-exec"))) thread_local CachedBlock t_cache;
-__attribute__((tls_model("initial-exec"))) thread_local unsigned char t_state = 0;
+constinit __attribute__((tls_model("initial-exec"))) thread_local CachedBlock t_cache;
+constinit __attribute__((tls_model("initial-exec"))) thread_local unsigned char t_state = 0;
 
 CachedBlock* RegisterThisThread() {
   if (!g_ready || t_state != 0) return nullptr;

@@ -27,6 +27,12 @@ struct CachedBlock {
   // the same size skips the lookup.
   size_t last_request = 0;
   size_t last_class = 0;
+  // The block (and its size) last found to lie wholly on the DRAM tier, and
+  // the heap's move count then: while no extent moved since, it still does,
+  // and the check (a load per extent) is skipped.
+  void* verified_block = nullptr;
+  size_t verified_size = 0;
+  uint64_t verified_moves = 0;
   // Cache hits not yet added to the tier's shared counters: two threads
   // incrementing one cache line per hit doubled a hit's cost.
   uint32_t pending_allocations = 0;
@@ -41,10 +47,10 @@ struct CachedBlock {
 namespace cache_internal {
 // initial-exec: libtiermem.so is loaded with the program (directly or by
 // the preload), and the general TLS model costs a call per access.
-extern __attribute__((tls_model("initial-exec"))) thread_local CachedBlock t_cache;
+extern constinit __attribute__((tls_model("initial-exec"))) thread_local CachedBlock t_cache;
 // 1: registered; 2: the thread-exit destructor ran (other keys' destructors
 // may still free blocks afterwards: those go straight back to jemalloc).
-extern __attribute__((tls_model("initial-exec"))) thread_local unsigned char t_state;
+extern constinit __attribute__((tls_model("initial-exec"))) thread_local unsigned char t_state;
 CachedBlock* RegisterThisThread();
 }  // namespace cache_internal
 

@@ -184,7 +184,7 @@ void* TieredHeap::TakeCached(size_t size, size_t alignment, bool zero) {
   if (cache->block.exchange(nullptr, std::memory_order_acquire) != p) return nullptr;
   // The tiering loop may have moved its extents down meanwhile (a cached
   // block looks cold): then it is no DRAM hit.
-  if (!CacheableOnDram(p, cache->size)) {
+  if (!StillOnDram(cache, p, cache->size)) {
     FreeNow(p);
     return nullptr;
   }
@@ -205,6 +205,15 @@ void TieredHeap::FlushCacheCounters(CachedBlock* cache) {
 
 void TieredHeap::FlushThisThreadCounters() {
   if (CachedBlock* cache = ThisThreadCache()) FlushCacheCounters(cache);
+}
+
+bool TieredHeap::VerifyOnDram(CachedBlock* cache, const void* p, size_t bytes) const {
+  const uint64_t moves = moves_.load(std::memory_order_acquire);
+  if (!CacheableOnDram(p, bytes)) return false;
+  cache->verified_block = const_cast<void*>(p);
+  cache->verified_size = bytes;
+  cache->verified_moves = moves;
+  return true;
 }
 
 bool TieredHeap::CacheableOnDram(const void* p, size_t bytes) const {
@@ -228,7 +237,7 @@ void TieredHeap::Free(void* p) {
   if (t == 0) {
     if (CachedBlock* cache = ThisThreadCache()) {
       const size_t real = sallocx(p, 0);
-      if (real <= CacheLimit() && CacheableOnDram(p, real)) {
+      if (real <= CacheLimit() && StillOnDram(cache, p, real)) {
         // Kept with its budget reservation (see thread_cache.h); the block it
         // replaces, likely of an older size, goes back to jemalloc. Only the
         // owner fills an empty cache and reclaimers only empty a full one, so

@@ -196,6 +196,16 @@ class TieredHeap {
   // True if every slot of [p, p+bytes) is on the DRAM tier and that tier is
   // open: what a cached block must be.
   bool CacheableOnDram(const void* p, size_t bytes) const;
+  // CacheableOnDram, skipped while nothing moved since it last held for this
+  // block in `cache` (a block taken and freed again, the Pair loop).
+  bool StillOnDram(CachedBlock* cache, const void* p, size_t bytes) const {
+    if (cache->verified_block == p && cache->verified_size == bytes &&
+        cache->verified_moves == moves_.load(std::memory_order_acquire)) {
+      return true;
+    }
+    return VerifyOnDram(cache, p, bytes);
+  }
+  bool VerifyOnDram(CachedBlock* cache, const void* p, size_t bytes) const;
   // The per-slot ledger (image.h): Charge records a block whose bytes the
   // caller reserved on `reserved_on`; Discharge releases a block's bytes
   // from the tiers its slots are on now.
@@ -250,7 +260,9 @@ class TieredHeap {
   uint64_t governor_activity_ = 0;
   uint32_t governor_backoff_ = 1;
   uint32_t governor_countdown_ = 0;
-  std::atomic<uint64_t> moves_{0};  // slot moves so far: activity for the governor
+  // Slot moves so far (and tiers closed by a fork): activity for the
+  // governor, and the epoch of the thread caches' DRAM checks.
+  std::atomic<uint64_t> moves_{0};
 };
 
 }  // namespace tiermem::heap
