@@ -112,9 +112,13 @@ void TieredHeap::WriteBehind(uint64_t bytes) {
   // is full, and the pass is already over its time. With 64 MiB, after a
   // hot-set shift left gups_hot's hot set dirty on NVMe, every pass took
   // 300-400 ms instead of 20, and so did the forced pass between chunks of
-  // promotions: 98 promotions took 4.5 s. With 8 MiB passes take 60-130 ms
-  // and the new hot set was back in DRAM 5 s after the shift instead of 8.
-  constexpr uint64_t kMaxBytes = 8ull << 20;
+  // promotions (98 promotions took 4.5 s). With 8 MiB passes took 60-130 ms,
+  // but less was written back ahead: with tiering off the page cache peaked
+  // at 1.6-2.0 GiB for a 512 MiB budget (1.5-1.6 GiB with 64 MiB). 32 MiB is
+  // the middle measured: 4-7 s to recover from the shift, peaks of
+  // 1.4-1.7 GiB (2 runs each; all of these spread by seconds and hundreds
+  // of MiB from run to run).
+  constexpr uint64_t kMaxBytes = 32ull << 20;
   if (bytes > kMaxBytes) bytes = kMaxBytes;
   const size_t carved = image_.carved();
   const uint64_t extent = image_.extent_size();
