@@ -88,13 +88,15 @@ void NoteCachedBlock() {
   if (!g_maybe_cached.load(std::memory_order_relaxed)) g_maybe_cached.store(true, std::memory_order_relaxed);
 }
 
-size_t ReclaimCachedBlocks() {
-  if (!g_maybe_cached.load(std::memory_order_relaxed)) return 0;
+namespace {
+
+// Releases the block of every registered cache for which `keep` is false.
+template <class Keep>
+size_t ReleaseBlocksUnless(Keep keep) {
   size_t released = 0;
   LockRegistry();
-  g_maybe_cached.store(false, std::memory_order_relaxed);
   for (CachedBlock* c = g_registry; c != nullptr; c = c->next) {
-    if (c->block.load(std::memory_order_relaxed) == nullptr) continue;
+    if (keep(c) || c->block.load(std::memory_order_relaxed) == nullptr) continue;
     if (void* block = c->block.exchange(nullptr, std::memory_order_acquire)) {
       g_release(block);
       ++released;
@@ -104,19 +106,19 @@ size_t ReclaimCachedBlocks() {
   return released;
 }
 
+}  // namespace
+
+size_t ReclaimCachedBlocks() {
+  if (!g_maybe_cached.load(std::memory_order_relaxed)) return 0;
+  // Cleared first (under the walk's lock in effect: owners that fill behind
+  // the walk set it again).
+  g_maybe_cached.store(false, std::memory_order_relaxed);
+  return ReleaseBlocksUnless([](CachedBlock*) { return false; });
+}
+
 size_t TrimIdleCaches() {
-  size_t released = 0;
-  LockRegistry();
-  for (CachedBlock* c = g_registry; c != nullptr; c = c->next) {
-    if (c->touched.exchange(false, std::memory_order_relaxed)) continue;
-    if (c->block.load(std::memory_order_relaxed) == nullptr) continue;
-    if (void* block = c->block.exchange(nullptr, std::memory_order_acquire)) {
-      g_release(block);
-      ++released;
-    }
-  }
-  UnlockRegistry();
-  return released;
+  // A cache used since the last trim is kept, and marked unused.
+  return ReleaseBlocksUnless([](CachedBlock* c) { return c->touched.exchange(false, std::memory_order_relaxed); });
 }
 
 void PrepareForkCaches() {
