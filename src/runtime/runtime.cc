@@ -62,10 +62,13 @@ void* BackgroundLoop(void*) {
                           static_cast<long>(g_interval_ms % 1000) * 1000000L};
   for (;;) {
     heap::TieredHeap* heap = Heap();
+    // First: `tiermem run` reports the first process of its command that
+    // places data, and a round of moves can take seconds; a child started
+    // meanwhile (fork + exec) would claim the report page instead.
+    if (ReportPageUnclaimed() && HasPlacedData()) ClaimReportPage(ReportedPolicy());
     if (heap != nullptr) heap->EnforceDramBudget();
     if (heap != nullptr) StepTiering(NowMs());
     if (heap != nullptr) heap->PurgeOnSchedule();
-    if (ReportPageUnclaimed() && HasPlacedData()) ClaimReportPage(ReportedPolicy());
     RefreshAll();
     nanosleep(&interval, nullptr);
   }
