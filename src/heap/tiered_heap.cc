@@ -136,6 +136,10 @@ void* TieredHeap::PlaceOn(int t, size_t size, size_t alignment, bool zero, bool 
   tier.counters.allocations.fetch_add(1, std::memory_order_relaxed);
   tier.counters.placed_bytes.fetch_add(real, std::memory_order_relaxed);
   if (spilled) tier.counters.spills_in.fetch_add(1, std::memory_order_relaxed);
+  if (__builtin_expect(!placed_.load(std::memory_order_relaxed), 0) && !placed_.exchange(true) &&
+      first_placement_hook_ != nullptr) {
+    first_placement_hook_();
+  }
   return p;
 }
 

@@ -70,6 +70,10 @@ class TieredHeap {
   // Places `size` bytes on the first tier with room (spilling down), or on
   // `only_tier`. nullptr with errno = ENOMEM when nothing has room.
   void* Allocate(size_t size, size_t alignment, bool zero);
+  // Called once, by the thread that makes the process's first tiered
+  // placement, right after it (outside every heap lock; it may allocate
+  // small blocks, never tiered ones).
+  void SetFirstPlacementHook(void (*hook)()) { first_placement_hook_ = hook; }
   void* AllocateOn(int tier, size_t size, size_t alignment, bool zero);
   // `p` must be in the image. Free may keep the block in the calling
   // thread's one-block cache (thread_cache.h); FreeNow never does.
@@ -252,6 +256,8 @@ class TieredHeap {
   // such as tests).
   pthread_mutex_t governor_lock_ = PTHREAD_MUTEX_INITIALIZER;
   std::atomic<uint64_t> failed_{0};
+  void (*first_placement_hook_)() = nullptr;
+  std::atomic<bool> placed_{false};
   bool forking_ = false;  // under map_lock_: new slots are mapped copy-on-write
   uint64_t last_purge_ms_ = 0;  // PurgeOnSchedule (background thread only)
   std::atomic<bool> scheduled_purge_{false};  // SetScheduledPurge

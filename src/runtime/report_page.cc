@@ -1,5 +1,6 @@
 #include "runtime/report_page.h"
 
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@ namespace tiermem::runtime {
 namespace {
 
 int g_fd = -1;
+pthread_mutex_t g_claim_lock = PTHREAD_MUTEX_INITIALIZER;
 StatsPage* g_candidate = nullptr;  // mapped, not (yet) ours
 StatsPage* g_claimed = nullptr;
 
@@ -51,7 +53,19 @@ void AdoptReportPage(int fd) {
   g_candidate = static_cast<StatsPage*>(p);
 }
 
+static StatsPage* ClaimLocked(const config::Policy* policy);
+
 StatsPage* ClaimReportPage(const config::Policy* policy) {
+  // The first placement and the background loop may both try: one claim
+  // per process, or the loser would take the winner's pid for another
+  // process's and drop the page.
+  pthread_mutex_lock(&g_claim_lock);
+  StatsPage* page = ClaimLocked(policy);
+  pthread_mutex_unlock(&g_claim_lock);
+  return page;
+}
+
+static StatsPage* ClaimLocked(const config::Policy* policy) {
   if (g_claimed != nullptr || g_candidate == nullptr) return g_claimed;
   int32_t unclaimed = 0;
   if (__atomic_compare_exchange_n(&g_candidate->pid, &unclaimed, static_cast<int32_t>(getpid()), false,
@@ -70,6 +84,7 @@ bool ReportPageUnclaimed() { return g_candidate != nullptr; }
 StatsPage* ClaimedReportPage() { return g_claimed; }
 
 void ForgetReportPageInChild() {
+  pthread_mutex_init(&g_claim_lock, nullptr);  // a thread lost at the fork may have held it
   if (g_claimed != nullptr) Drop();
 }
 

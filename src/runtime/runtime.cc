@@ -152,6 +152,12 @@ void Start() {
   }
   AdoptReportPage(settings.stats_fd);
   if (Heap() == nullptr) ClaimReportPage(nullptr);  // DRAM only: say so now
+  // `tiermem run` reports the first process of its command that places
+  // data: claim at that placement, not at the background loop's next pass,
+  // which a child started meanwhile (fork + exec) could beat.
+  if (Heap() != nullptr && ReportPageUnclaimed()) {
+    Heap()->SetFirstPlacementHook([] { ClaimReportPage(ReportedPolicy()); });
+  }
   atexit(RefreshAtExit);
   if (Heap() != nullptr || g_stats != nullptr) StartBackgroundThread();
   if (Heap() != nullptr) {
