@@ -56,14 +56,16 @@ void TieredHeap::PurgeOnSchedule() {
   if (purge_delay_ms_ == 0 || !scheduled_purge_.load(std::memory_order_relaxed)) return;
   // Every tier arena, used or not: an arena the program stopped using would
   // otherwise keep freed data on disk (and readable in the file) forever.
-  for (int t = 0; t < tier_count_; ++t) {
-    for (const std::atomic<unsigned>& arena : tiers_[t].arenas) {
-      const unsigned index = arena.load(std::memory_order_relaxed);
-      if (index == kNoArena) continue;
-      char name[48];
-      snprintf(name, sizeof name, "arena.%u.purge", index);
-      mallctl(name, nullptr, nullptr, nullptr, 0);
-    }
+  for (int t = 0; t < tier_count_; ++t) PurgeArenasOf(t);
+}
+
+void TieredHeap::PurgeArenasOf(int t) {
+  for (const std::atomic<unsigned>& arena : tiers_[t].arenas) {
+    const unsigned index = arena.load(std::memory_order_relaxed);
+    if (index == kNoArena) continue;
+    char name[48];
+    snprintf(name, sizeof name, "arena.%u.purge", index);
+    mallctl(name, nullptr, nullptr, nullptr, 0);
   }
 }
 
@@ -139,17 +141,11 @@ bool TieredHeap::EnforceDramBudgetLocked(bool* unfinished) {
   const uint64_t limit = dram.budget.limit();
   bool purged = false;
 
-  // Freed DRAM-tier memory waits purge_delay_ms before jemalloc punches it;
-  // when that backlog would push DRAM over the budget, purge it now.
+  // Freed DRAM-tier memory waits up to purge_delay_ms for the scheduled
+  // purge; when that backlog would push DRAM over the budget, purge it now.
   uint64_t dram_bytes = dram.backing.DramBytes();
   if (dram_bytes > limit - limit / 8 && dram_bytes > dram.budget.used() + image_.extent_size()) {
-    for (const std::atomic<unsigned>& arena : dram.arenas) {
-      const unsigned index = arena.load(std::memory_order_relaxed);
-      if (index == kNoArena) continue;
-      char name[48];
-      snprintf(name, sizeof name, "arena.%u.purge", index);
-      mallctl(name, nullptr, nullptr, nullptr, 0);
-    }
+    PurgeArenasOf(0);
     dram_bytes = dram.backing.DramBytes();
     purged = true;
   }

@@ -39,6 +39,10 @@ struct CachedBlock {
   uint64_t pending_bytes = 0;
   // Set by the owner on use, cleared by TrimIdleCaches.
   std::atomic<bool> touched{false};
+  // Written only when it changes: the owner's hit path stays read-only here.
+  void MarkTouched() {
+    if (!touched.load(std::memory_order_relaxed)) touched.store(true, std::memory_order_relaxed);
+  }
   // The registry of live caches (thread_cache.cc), under its lock.
   CachedBlock* next = nullptr;
   CachedBlock* prev = nullptr;

@@ -118,6 +118,13 @@ unsigned TieredHeap::ArenaOf(int t) {
   return cell.load(std::memory_order_acquire);
 }
 
+bool TieredHeap::Reserve(int t, uint64_t bytes) {
+  if (tiers_[t].budget.TryReserve(bytes)) return true;
+  // Freed blocks parked in the threads' caches hold DRAM budget that a live
+  // block needs: take them back before anything spills or fails.
+  return t == 0 && ReclaimCachedBlocks() != 0 && tiers_[t].budget.TryReserve(bytes);
+}
+
 void* TieredHeap::PlaceOn(int t, size_t size, size_t alignment, bool zero, bool spilled) {
   Tier& tier = tiers_[t];
   if (tier.closed.load(std::memory_order_acquire)) return nullptr;
@@ -126,7 +133,7 @@ void* TieredHeap::PlaceOn(int t, size_t size, size_t alignment, bool zero, bool 
   const int flags = PlacementFlags(arena, alignment, zero);
   const size_t real = nallocx(size, flags);
   if (real == 0) return nullptr;
-  if (!tier.budget.TryReserve(real)) return nullptr;
+  if (!Reserve(t, real)) return nullptr;
   void* p = mallocx(size, flags);
   if (p == nullptr) {
     tier.budget.Release(real);
@@ -149,11 +156,6 @@ void* TieredHeap::Allocate(size_t size, size_t alignment, bool zero) {
   }
   for (int t = 0; t < tier_count_; ++t) {
     if (void* p = PlaceOn(t, size, alignment, zero, /*spilled=*/t > 0)) return p;
-    // Freed blocks parked in the threads' caches hold budget a live block
-    // needs: take them back before spilling.
-    if (t == 0 && ReclaimCachedBlocks() != 0) {
-      if (void* p = PlaceOn(t, size, alignment, zero, /*spilled=*/false)) return p;
-    }
   }
   failed_.fetch_add(1, std::memory_order_relaxed);
   errno = ENOMEM;
@@ -166,7 +168,6 @@ void* TieredHeap::AllocateOn(int t, size_t size, size_t alignment, bool zero) {
     return nullptr;
   }
   void* p = PlaceOn(t, size == 0 ? 1 : size, alignment, zero, /*spilled=*/false);
-  if (p == nullptr && t == 0 && ReclaimCachedBlocks() != 0) p = PlaceOn(t, size == 0 ? 1 : size, alignment, zero, false);
   if (p == nullptr) errno = ENOMEM;
   return p;
 }
@@ -192,7 +193,7 @@ void* TieredHeap::TakeCached(size_t size, size_t alignment, bool zero) {
     FreeNow(p);
     return nullptr;
   }
-  if (!cache->touched.load(std::memory_order_relaxed)) cache->touched.store(true, std::memory_order_relaxed);
+  cache->MarkTouched();
   if (zero) memset(p, 0, size);
   cache->pending_bytes += cache->size;
   if (++cache->pending_allocations == kCacheFlushEvery) FlushCacheCounters(cache);
@@ -212,21 +213,17 @@ void TieredHeap::FlushThisThreadCounters() {
 }
 
 bool TieredHeap::VerifyOnDram(CachedBlock* cache, const void* p, size_t bytes) const {
+  // Read before the check: a move during it makes the next call check again.
   const uint64_t moves = moves_.load(std::memory_order_acquire);
-  if (!CacheableOnDram(p, bytes)) return false;
-  cache->verified_block = const_cast<void*>(p);
-  cache->verified_size = bytes;
-  cache->verified_moves = moves;
-  return true;
-}
-
-bool TieredHeap::CacheableOnDram(const void* p, size_t bytes) const {
   if (tiers_[0].closed.load(std::memory_order_relaxed)) return false;
   const size_t first = image_.SlotOf(p);
   const size_t last = image_.SlotOf(static_cast<const char*>(p) + bytes - 1);
   for (size_t s = first; s <= last; ++s) {
     if (image_.tier(s) != 0) return false;
   }
+  cache->verified_block = const_cast<void*>(p);
+  cache->verified_size = bytes;
+  cache->verified_moves = moves;
   return true;
 }
 
@@ -254,7 +251,7 @@ void TieredHeap::Free(void* p) {
         }
         NoteCachedBlock();
         cache->size = real;
-        if (!cache->touched.load(std::memory_order_relaxed)) cache->touched.store(true, std::memory_order_relaxed);
+        cache->MarkTouched();
         if (older != nullptr) FreeNow(older);
         return;
       }
@@ -314,9 +311,7 @@ void* TieredHeap::Reallocate(void* p, size_t size) {
     const size_t new_real = nallocx(size, flags);
     if (new_real != 0) {
       Discharge(p, old_real);
-      bool reserved = tier.budget.TryReserve(new_real);
-      if (!reserved && t == 0 && ReclaimCachedBlocks() != 0) reserved = tier.budget.TryReserve(new_real);
-      if (reserved) {
+      if (Reserve(t, new_real)) {
         if (void* q = rallocx(p, size, flags)) {
           Charge(q, new_real, t);
           return q;

@@ -188,6 +188,9 @@ class TieredHeap {
  private:
   TieredHeap() = default;
   void* PlaceOn(int tier, size_t size, size_t alignment, bool zero, bool spilled);
+  // The tier's budget reservation; on the DRAM tier it takes the threads'
+  // cached blocks back (thread_cache.h) before it gives up.
+  bool Reserve(int tier, uint64_t bytes);
   unsigned ArenaOf(int tier);  // this thread's arena on `tier`
   void* TakeCached(size_t size, size_t alignment, bool zero);
   static void FlushCacheCounters(CachedBlock* cache);
@@ -197,10 +200,9 @@ class TieredHeap {
   static constexpr size_t kMaxCachedBlock = size_t{32} << 20;
   static constexpr uint32_t kCacheFlushEvery = 1024;
   size_t CacheLimit() const;
-  // True if every slot of [p, p+bytes) is on the DRAM tier and that tier is
-  // open: what a cached block must be.
-  bool CacheableOnDram(const void* p, size_t bytes) const;
-  // CacheableOnDram, skipped while nothing moved since it last held for this
+  // True if every extent of [p, p+bytes) is on the DRAM tier and that tier
+  // is open, what a cached block must be; the check (VerifyOnDram) is
+  // skipped while nothing moved since it last held for this
   // block in `cache` (a block taken and freed again, the Pair loop).
   bool StillOnDram(CachedBlock* cache, const void* p, size_t bytes) const {
     if (cache->verified_block == p && cache->verified_size == bytes &&
@@ -229,7 +231,8 @@ class TieredHeap {
   template <class Fn>
   void ForEachSlotPiece(const void* p, size_t len, Fn fn);
   bool CreateArena(int tier, int index);
-  void SetDirtyDecay(unsigned arena);  // under arena_lock_ (or before publication)
+  void SetDirtyDecay(unsigned arena);
+  void PurgeArenasOf(int tier);  // arena.<i>.purge on each of the tier's arenas  // under arena_lock_ (or before publication)
   int RemapRuns(SlotState from, bool shared);
   void ReopenTierFiles();  // after fork, on both sides
   uint64_t DropStrayPageCache();

@@ -56,9 +56,9 @@ void AdoptReportPage(int fd) {
 static StatsPage* ClaimLocked(const config::Policy* policy);
 
 StatsPage* ClaimReportPage(const config::Policy* policy) {
-  // The first placement and the background loop may both try: one claim
-  // per process, or the loser would take the winner's pid for another
-  // process's and drop the page.
+  // The first placement and exit may both try: one claim per process, or
+  // the loser would take the winner's pid for another process's and drop
+  // the page.
   pthread_mutex_lock(&g_claim_lock);
   StatsPage* page = ClaimLocked(policy);
   pthread_mutex_unlock(&g_claim_lock);

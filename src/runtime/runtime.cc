@@ -31,15 +31,6 @@ std::atomic<uint64_t> g_forks{0};
 
 const config::Policy* ReportedPolicy() { return Heap() != nullptr ? g_policy : nullptr; }
 
-bool HasPlacedData() {
-  heap::TieredHeap* heap = Heap();
-  if (heap == nullptr) return false;
-  for (int t = 0; t < heap->tier_count(); ++t) {
-    if (heap->tier(t).counters.allocations.load(std::memory_order_relaxed) != 0) return true;
-  }
-  return false;
-}
-
 void RefreshAll() {
   for (StatsPage* page : {g_stats, ClaimedReportPage()}) {
     if (page == nullptr) continue;
@@ -62,10 +53,6 @@ void* BackgroundLoop(void*) {
                           static_cast<long>(g_interval_ms % 1000) * 1000000L};
   for (;;) {
     heap::TieredHeap* heap = Heap();
-    // First: `tiermem run` reports the first process of its command that
-    // places data, and a round of moves can take seconds; a child started
-    // meanwhile (fork + exec) would claim the report page instead.
-    if (ReportPageUnclaimed() && HasPlacedData()) ClaimReportPage(ReportedPolicy());
     if (heap != nullptr) heap->EnforceDramBudget();
     if (heap != nullptr) StepTiering(NowMs());
     if (heap != nullptr) heap->PurgeOnSchedule();
@@ -153,8 +140,8 @@ void Start() {
   AdoptReportPage(settings.stats_fd);
   if (Heap() == nullptr) ClaimReportPage(nullptr);  // DRAM only: say so now
   // `tiermem run` reports the first process of its command that places
-  // data: claim at that placement, not at the background loop's next pass,
-  // which a child started meanwhile (fork + exec) could beat.
+  // data: claim at that placement (a check in the background loop was beaten
+  // by children a busy parent fork+exec'd), or at exit.
   if (Heap() != nullptr && ReportPageUnclaimed()) {
     Heap()->SetFirstPlacementHook([] { ClaimReportPage(ReportedPolicy()); });
   }

@@ -201,7 +201,7 @@ void TieringLoop::Step(uint64_t now_ms) {
     if (cgroup_.limited()) heap_->EnforceDramBudget(/*force=*/true);
   }
   if (limited) counters_.rate_limited++;
-  if (over_watermark != 0 || next_hot != 0 || !hot_.empty()) {
+  if (over_watermark != 0 || !hot_.empty()) {
     os::DebugLine("tiering: dram %llu KiB (live %llu) of %llu; %zu cold (coldest heat %u), %zu hot (hottest %u); %zu down over the watermark, %zu hot handled%s",
                 static_cast<unsigned long long>(dram.backing.DramBytes() >> 10),
                 static_cast<unsigned long long>(dram.budget.used() >> 10), static_cast<unsigned long long>(limit >> 10),
