@@ -11,11 +11,11 @@
 //
 // A region measured as one gives all its extents one heat. When that heat
 // changes (a hot set moved in or out), the region usually holds both
-// kinds: the next window cuts the changed extents into regions of at most
-// kFineExtents (or as small as max_regions allows), and until then their heat
-// is marked unsettled, so the
-// tiering loop does not move a whole region's worth of cold neighbours on
-// the word of a few hot extents. That next window is a quarter as long.
+// kinds: the next window, a quarter as long, measures the changed extents
+// in regions of kFineExtents (or as small as max_regions allows). Until
+// then their heat is marked unsettled, so that the tiering loop does not
+// move a whole region's worth of cold neighbours on the word of a few hot
+// extents.
 #pragma once
 
 #include <atomic>
