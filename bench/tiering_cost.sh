@@ -9,9 +9,8 @@
 # by default) with the NVMe tier in
 # $WORK_DIR (default /var/tmp) and reads `tiermem stat --json` at the start
 # and end of each phase: sampler_cpu_ns + mover_cpu_ns over the phase's
-# wall time is the share of one core; the runtime's background threads
-# ("tiermem": sampler, tiering; "tiermem-gov": the page-cache
-# governor) are read from /proc as well.
+# wall time is the share of one core; the runtime's whole background thread
+# ("tiermem": governor, sampler, tiering) is read from /proc as well.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 BUILD=${BUILD:-$here/../build}
@@ -28,14 +27,12 @@ exec 3<"$fifo"
 
 json() { "$CLI" stat --json "$1"; }
 field() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" <<<"$1"; }
-thread_ticks() { # utime+stime of the runtime's threads (loop and governor), in clock ticks
-  local t sum=0
+thread_ticks() { # utime+stime of the runtime's thread, in clock ticks
+  local t
   for t in /proc/"$1"/task/*; do
-    case $(cat "$t/comm" 2>/dev/null) in
-      tiermem | tiermem-gov) sum=$((sum + $(awk '{print $14 + $15}' "$t/stat"))) ;;
-    esac
+    if [[ $(cat "$t/comm" 2>/dev/null) == tiermem ]]; then awk '{print $14 + $15}' "$t/stat"; return; fi
   done
-  echo "$sum"
+  echo 0
 }
 hz=$(getconf CLK_TCK)
 declare -A s_ns m_ns t_ticks at
@@ -55,7 +52,7 @@ wait "$pid" || { echo "idle_heap failed:"; cat "$WORK/err"; exit 1; }
 report() { # PHASE NEXT
   awk -v s0="${s_ns[$1]}" -v s1="${s_ns[$2]}" -v m0="${m_ns[$1]}" -v m1="${m_ns[$2]}" \
       -v t0="${t_ticks[$1]}" -v t1="${t_ticks[$2]}" -v a="${at[$1]}" -v b="${at[$2]}" -v hz="$hz" -v p="$1" \
-      'BEGIN { w = b - a; printf "%-9s %6.1f s  sampler %6.3f s  mover %6.3f s  = %5.2f%% of a core   (runtime threads incl. governor: %5.2f%%)\n",
+      'BEGIN { w = b - a; printf "%-9s %6.1f s  sampler %6.3f s  mover %6.3f s  = %5.2f%% of a core   (runtime thread incl. governor: %5.2f%%)\n",
                p, w, (s1 - s0) / 1e9, (m1 - m0) / 1e9, 100 * ((s1 - s0) + (m1 - m0)) / 1e9 / w, 100 * (t1 - t0) / hz / w }'
 }
 echo "heap ${GIB} GiB, DRAM budget $BUDGET, hot set ${HOT} MiB"

@@ -8,14 +8,6 @@
 // regions split at random points while there are fewer than half the
 // maximum — and the window starts over. The tiering loop reads the heat of
 // each extent (0..kHeatMax: touched samples per thousand).
-//
-// A region measured as one gives all its extents one heat. When that heat
-// changes (a hot set moved in or out), the region usually holds both
-// kinds: the next window, a quarter as long, measures the changed extents
-// in regions of kFineExtents (or as small as max_regions allows). Until
-// then their heat is marked unsettled, so that the tiering loop does not
-// move a whole region's worth of cold neighbours on the word of a few hot
-// extents.
 #pragma once
 
 #include <atomic>
@@ -32,8 +24,6 @@ namespace tiermem::heat {
 
 inline constexpr uint16_t kHeatMax = 1000;
 inline constexpr int kHeatBuckets = 10;  // histogram of heat, by extents
-// Extents whose heat just changed much are measured in regions this small.
-inline constexpr size_t kFineExtents = 1;
 
 struct SamplerConfig {
   uint32_t aggregation_ms = 1000;  // a window
@@ -52,10 +42,6 @@ class HeatSampler {
   uint16_t heat(size_t slot) const { return heat_[slot].load(std::memory_order_relaxed); }
   // Windows since the extent's heat last changed much (DAMON's "age").
   uint16_t age(size_t slot) const { return age_[slot]; }
-  // False while the extent's heat is a change measured over a region
-  // coarser than the last rebuild could cut: the next window measures it
-  // finely.
-  bool settled(size_t slot) const { return flags_[slot] != (kChanged | kCoarse); }
   // In a forked child: probes armed by the parent mean nothing here.
   void AfterFork();
   // tiermem_hint: a program's word on an extent, taken as a measurement.
@@ -72,7 +58,7 @@ class HeatSampler {
   void Aggregate();
   void Rebuild();
   void Extend();
-  void AppendRegions(size_t from, size_t to, uint16_t distance, size_t changed_len);
+  void AppendRegions(size_t from, size_t to, uint16_t distance);
   void Split();
   bool Sampleable(size_t slot) const;
 
@@ -84,14 +70,7 @@ class HeatSampler {
   // Heat is atomic because tiermem_hint writes it from program threads.
   std::atomic<uint16_t>* heat_ = nullptr;
   uint16_t* age_ = nullptr;
-  // Per slot, from the last window: its heat changed by more than
-  // kMergeDistance (it gets a fine region next), measured over a region of
-  // more than fine_len_ extents.
-  static constexpr uint8_t kChanged = 1, kCoarse = 2;
-  uint8_t* flags_ = nullptr;
   uint64_t window_start_ms_ = 0;
-  bool refine_ = false;  // the last window left extents unsettled
-  size_t fine_len_ = kFineExtents;  // longest region of changed extents at the last rebuild
   size_t covered_ = 0;  // slots the regions were built over
   uint64_t windows_ = 0;
   uint64_t cpu_ns_ = 0;

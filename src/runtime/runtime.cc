@@ -45,18 +45,15 @@ uint64_t NowMs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000u + static_cast<uint64_t>(ts.tv_nsec) / 1000000u;
 }
 
-timespec Interval() {
-  return timespec{static_cast<time_t>(g_interval_ms / 1000), static_cast<long>(g_interval_ms % 1000) * 1000000L};
-}
-
-// Sampling, tiering, purging and the stats page, every interval.
 void* BackgroundLoop(void*) {
   // This thread never writes the program's memory: a stop-the-world pause
   // leaves it running (it is also the thread that usually asks for one).
   migrate::ExemptThisThread();
-  const timespec interval = Interval();
+  const timespec interval{static_cast<time_t>(g_interval_ms / 1000),
+                          static_cast<long>(g_interval_ms % 1000) * 1000000L};
   for (;;) {
     heap::TieredHeap* heap = Heap();
+    if (heap != nullptr) heap->EnforceDramBudget();
     if (heap != nullptr) StepTiering(NowMs());
     if (heap != nullptr) heap->PurgeOnSchedule();
     RefreshAll();
@@ -65,28 +62,11 @@ void* BackgroundLoop(void*) {
   return nullptr;
 }
 
-// The residency governor, on a thread of its own: evicting a dirty file
-// tier's pages waits for the disk, 150-220 ms per pass after gups_hot's
-// hot set moved onto NVMe (the pass cannot stop inside one extent's
-// writeback). On the sampling thread that stretched a heat window's
-// 20 samples over 2 s and held the promotions that end the evicting.
-// It stands back while a tiering round moves extents, as it did when it
-// shared the thread: the mover drops what it moves from the page cache
-// itself, and passes run beside it (zapping pages the program is using,
-// 11 s of a 2-vCPU machine's CPU in 30 s of gups_hot with a lukewarm
-// tenth) cost a lukewarm workload a third of its throughput.
-void* GovernorLoop(void*) {
-  migrate::ExemptThisThread();  // reads and zaps mappings, never writes data
-  const timespec interval = Interval();
-  for (;;) {
-    heap::TieredHeap* heap = Heap();
-    if (heap != nullptr && !TieringRoundRunning()) heap->EnforceDramBudget();
-    nanosleep(&interval, nullptr);
-  }
-  return nullptr;
-}
-
-bool StartThread(void* (*body)(void*), const char* name) {
+void StartBackgroundThread() {
+  // The thread must never take a signal meant for the program.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   pthread_t thread;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
@@ -95,27 +75,19 @@ bool StartThread(void* (*body)(void*), const char* name) {
   // glibc carves the program's static TLS out of the requested stack: a
   // program with much of it leaves 256 KiB too small, so fall back to the
   // default size then.
-  int rc = pthread_create(&thread, &attr, body, nullptr);
+  int rc = pthread_create(&thread, &attr, BackgroundLoop, nullptr);
   if (rc != 0) {
     pthread_attr_setstacksize(&attr, 8 << 20);
-    rc = pthread_create(&thread, &attr, body, nullptr);
+    rc = pthread_create(&thread, &attr, BackgroundLoop, nullptr);
   }
+  if (rc == 0) {
+    pthread_setname_np(thread, "tiermem");
+  } else {
+    os::LogLine("cannot start the background thread; file-tier page cache will not be trimmed");
+  }
+  // Freed tier memory: purged by this thread, or by jemalloc's decay without it.
+  if (heap::TieredHeap* heap = Heap()) heap->SetScheduledPurge(rc == 0);
   pthread_attr_destroy(&attr);
-  if (rc == 0) pthread_setname_np(thread, name);
-  return rc == 0;
-}
-
-void StartBackgroundThreads() {
-  // The threads must never take a signal meant for the program.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  const bool loop = StartThread(BackgroundLoop, "tiermem");
-  const bool governor = Heap() == nullptr || StartThread(GovernorLoop, "tiermem-gov");
-  if (!governor) os::LogLine("cannot start the background thread 'tiermem-gov'; file-tier page cache will not be trimmed");
-  if (!loop) os::LogLine("cannot start the background thread 'tiermem'; no sampling, moves or scheduled purges");
-  // Freed tier memory: purged by the loop, or by jemalloc's decay without it.
-  if (heap::TieredHeap* heap = Heap()) heap->SetScheduledPurge(loop);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
@@ -174,7 +146,7 @@ void Start() {
     Heap()->SetFirstPlacementHook([] { ClaimReportPage(ReportedPolicy()); });
   }
   atexit(RefreshAtExit);
-  if (Heap() != nullptr || g_stats != nullptr) StartBackgroundThreads();
+  if (Heap() != nullptr || g_stats != nullptr) StartBackgroundThread();
   if (Heap() != nullptr) {
     os::DebugLine("heap image %p, %d tiers, tiered from %zu bytes", reinterpret_cast<void*>(Heap()->image().base()),
                   Heap()->tier_count(), static_cast<size_t>(Heap()->tiered_min_size()));
@@ -214,7 +186,7 @@ void AfterForkChild() {
   }
   if (g_stats != nullptr) g_stats = ReplaceStatsPageInChild(g_stats, ReportedPolicy());
   ForgetReportPageInChild();
-  if (Heap() != nullptr || g_stats != nullptr) StartBackgroundThreads();
+  if (Heap() != nullptr || g_stats != nullptr) StartBackgroundThread();
 }
 
 // A program linked against libtiermem.so without the preload calls the

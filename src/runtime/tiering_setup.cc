@@ -1,7 +1,5 @@
 #include "runtime/tiering_setup.h"
 
-#include <atomic>
-
 #include <memory>
 #include <new>
 
@@ -20,7 +18,6 @@ namespace {
 alignas(heat::HeatSampler) unsigned char g_sampler_storage[sizeof(heat::HeatSampler)];
 alignas(tiering::TieringLoop) unsigned char g_loop_storage[sizeof(tiering::TieringLoop)];
 heat::HeatSampler* g_sampler = nullptr;
-std::atomic<bool> g_round_running{false};
 tiering::TieringLoop* g_loop = nullptr;
 bool g_force_moves = false;
 
@@ -88,15 +85,9 @@ bool SetUpTiering(heap::TieredHeap* heap, const config::TieringSpec& spec, bool 
 
 void StepTiering(uint64_t now_ms) {
   if (g_sampler == nullptr) return;
-  if (g_sampler->Tick(now_ms)) {
-    g_round_running.store(true, std::memory_order_relaxed);
-    g_loop->Step(now_ms);
-    g_round_running.store(false, std::memory_order_relaxed);
-  }
+  if (g_sampler->Tick(now_ms)) g_loop->Step(now_ms);
   if (g_force_moves) g_loop->ForceMoves();
 }
-
-bool TieringRoundRunning() { return g_round_running.load(std::memory_order_relaxed); }
 
 heat::HeatSampler* Sampler() { return g_sampler; }
 

@@ -23,8 +23,6 @@ bool SetUpTiering(heap::TieredHeap* heap, const config::TieringSpec& spec, bool 
 // One background-thread iteration: sample, and after each heat window let
 // the tiering loop move extents.
 void StepTiering(uint64_t now_ms);
-// True while a tiering round moves extents (on the background thread).
-bool TieringRoundRunning();
 
 // The sampler, or nullptr when tiering is off.
 heat::HeatSampler* Sampler();

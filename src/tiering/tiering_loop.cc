@@ -110,7 +110,7 @@ void TieringLoop::Step(uint64_t now_ms) {
     if (!Movable(s, now_ms)) continue;
     if (image.tier(s) == 0) {
       cold_.push_back(s);
-    } else if (sampler_->heat(s) >= config_.hot_threshold && sampler_->settled(s)) {
+    } else if (sampler_->heat(s) >= config_.hot_threshold) {
       hot_.push_back(s);
     }
   }

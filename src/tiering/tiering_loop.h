@@ -2,8 +2,7 @@
 //
 // The DRAM tier's budget has two watermarks. Above the high one, the
 // coldest DRAM extents move down until DRAM is under the low one. Lower-tier
-// extents at least `hot_threshold` hot (and settled: not a jump measured
-// over a coarse region, heat/sampler.h) move up, hottest first, while DRAM
+// extents at least `hot_threshold` hot move up, hottest first, while DRAM
 // stays under the high watermark; when it is full, a hot extent takes the
 // place of a DRAM extent only if it is hotter by `hysteresis` (a swap).
 // An extent that moved stays put for `min_residency_ms`, pinned extents

@@ -94,10 +94,7 @@ TEST_F(HeatTest, TouchedExtentsAreHotUntouchedOnesCold) {
       EXPECT_LE(n, 50) << "untouched NVMe buffer " << i;
     }
   }
-  // Windows close at 56, 106, ... 256 ms of the fake clock; a window after
-  // a big change (the first measurement of buffer 1) is a quarter as long.
-  EXPECT_GE(sampler.windows(), 5u);
-  EXPECT_LE(sampler.windows(), 7u);
+  EXPECT_EQ(sampler.windows(), 5u);  // closed at 56, 106, ... 256 ms of the fake clock
   EXPECT_GE(sampler.region_count(), config.min_regions / 2);
   EXPECT_LE(sampler.region_count(), config.max_regions);
   EXPECT_GT(sampler.cpu_ns(), 0u);
@@ -105,52 +102,6 @@ TEST_F(HeatTest, TouchedExtentsAreHotUntouchedOnesCold) {
     heap_->FreeNow(dram[i]);
     heap_->FreeNow(nvme[i]);
   }
-}
-
-// A hot set that appears inside a long cold region: the window that first
-// sees it measures the whole region as lukewarm, which must not make the
-// cold neighbours promotion candidates; the next (short) window measures
-// the changed extents in small regions, and then only the touched ones are.
-TEST_F(HeatTest, NewHotSetInAColdRegionIsMeasuredFinelyBeforeItCounts) {
-  constexpr size_t kExtents = 32, kHotFirst = 12, kHotCount = 4;
-  const uint64_t extent = heap_->image().extent_size();
-  auto* buf = static_cast<unsigned char*>(heap_->AllocateOn(1, kExtents * extent, 0, false));
-  ASSERT_NE(buf, nullptr);
-  memset(buf, 1, kExtents * extent);
-  const heap::HeapImage& image = heap_->image();
-  const size_t first = image.SlotOf(buf);
-  auto source = std::make_unique<PageTableSource>();
-  ASSERT_TRUE(source->Open(heap_));
-  HeatSampler sampler;
-  SamplerConfig config;
-  config.aggregation_ms = 40;
-  config.min_regions = 1;  // regions may span the whole buffer
-  ASSERT_TRUE(sampler.Init(heap_, std::move(source), config));
-  constexpr uint16_t kHotThreshold = 100;  // the tiering loop's default
-  uint64_t now_ms = 1;
-  bool candidate_neighbour = false;
-  for (int tick = 0; tick < 80; ++tick) {
-    if (tick >= 40) {  // the hot set appears after a few all-cold windows
-      for (size_t e = kHotFirst; e < kHotFirst + kHotCount; ++e) {
-        for (size_t off = 0; off < extent; off += 4096) buf[e * extent + off]++;
-      }
-    }
-    now_ms += 5;
-    sampler.Tick(now_ms);
-    for (size_t e = 0; e < kExtents; ++e) {
-      const bool hot = e >= kHotFirst && e < kHotFirst + kHotCount;
-      if (!hot && sampler.heat(first + e) >= kHotThreshold && sampler.settled(first + e)) {
-        candidate_neighbour = true;
-        printf("tick %d: untouched extent %zu has heat %u and counts\n", tick, e, sampler.heat(first + e));
-      }
-    }
-  }
-  EXPECT_FALSE(candidate_neighbour) << "a cold neighbour of the new hot set became a promotion candidate";
-  for (size_t e = kHotFirst; e < kHotFirst + kHotCount; ++e) {
-    EXPECT_GE(sampler.heat(first + e), 500u) << "touched extent " << e;
-    EXPECT_TRUE(sampler.settled(first + e)) << "touched extent " << e;
-  }
-  heap_->FreeNow(buf);
 }
 
 }  // namespace
