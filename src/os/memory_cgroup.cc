@@ -28,40 +28,13 @@ bool ReadNumber(int fd, uint64_t* out) {
   return end != buf;
 }
 
-// Page cache the kernel can drop at once under the limit: the file LRU
-// pages that are neither dirty nor under writeback (shmem, and so memfd
-// tiers, is not on the file LRU). From memory.stat: v2's keys, or v1's
-// hierarchical "total_" ones.
+// memory.stat's text, read fresh on every call (pread at 0).
 uint64_t ReadReclaimable(int fd, bool v2) {
   char buf[8192];
   const ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
   if (n <= 0) return 0;
   buf[n] = '\0';
-  const char* keys[4] = {"active_file", "inactive_file", v2 ? "file_dirty" : "dirty", v2 ? "file_writeback" : "writeback"};
-  uint64_t values[4] = {};
-  for (char* line = buf; line != nullptr && *line != '\0';) {
-    char* next = strchr(line, '\n');
-    if (next != nullptr) *next++ = '\0';
-    const char* key = line;
-    if (!v2) {
-      if (strncmp(key, "total_", 6) != 0) {
-        line = next;
-        continue;
-      }
-      key += 6;
-    }
-    const char* space = strchr(key, ' ');
-    if (space != nullptr) {
-      for (int i = 0; i < 4; ++i) {
-        if (static_cast<size_t>(space - key) == strlen(keys[i]) && strncmp(key, keys[i], space - key) == 0) {
-          values[i] = strtoull(space + 1, nullptr, 10);
-        }
-      }
-    }
-    line = next;
-  }
-  const uint64_t file = values[0] + values[1], unclean = values[2] + values[3];
-  return file > unclean ? file - unclean : 0;
+  return ReclaimablePageCache(buf, v2);
 }
 
 bool ReadFileNumber(const std::string& path, uint64_t* out) {
@@ -135,6 +108,29 @@ bool MemoryCgroup::Open() {
     path = slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
   }
   return levels_ > 0;
+}
+
+uint64_t ReclaimablePageCache(const char* memory_stat, bool v2) {
+  const char* keys[4] = {"active_file", "inactive_file", v2 ? "file_dirty" : "dirty", v2 ? "file_writeback" : "writeback"};
+  uint64_t values[4] = {};
+  for (const char* line = memory_stat; *line != '\0';) {
+    const char* end = strchr(line, '\n');
+    if (end == nullptr) end = line + strlen(line);
+    // v1 lists each counter twice: for the group's own pages, and with
+    // "total_" for its whole subtree, which is what its limit covers.
+    const bool take = v2 || strncmp(line, "total_", 6) == 0;
+    const char* key = v2 ? line : line + 6;
+    const char* space = take ? static_cast<const char*>(memchr(key, ' ', static_cast<size_t>(end - key))) : nullptr;
+    if (space != nullptr) {
+      const size_t len = static_cast<size_t>(space - key);
+      for (int i = 0; i < 4; ++i) {
+        if (len == strlen(keys[i]) && strncmp(key, keys[i], len) == 0) values[i] = strtoull(space + 1, nullptr, 10);
+      }
+    }
+    line = *end == '\n' ? end + 1 : end;
+  }
+  const uint64_t file = values[0] + values[1], unclean = values[2] + values[3];
+  return file > unclean ? file - unclean : 0;
 }
 
 uint64_t MemoryCgroup::Headroom() const {

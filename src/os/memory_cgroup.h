@@ -12,6 +12,12 @@
 
 namespace tiermem::os {
 
+// Page cache the kernel can drop at once under the limit: the file LRU
+// pages that are neither dirty nor under writeback (shmem, and so memfd
+// tiers, is not on the file LRU). From a memory.stat file's text: v2's
+// keys, or v1's hierarchical "total_" ones.
+uint64_t ReclaimablePageCache(const char* memory_stat, bool v2);
+
 class MemoryCgroup {
  public:
   // Finds the process's memory cgroup (v2 unified, or v1's memory

@@ -134,6 +134,38 @@ TEST(MemoryCgroupTest, HeadroomCountsTouchedMemoryButNotCleanPageCache) {
   EXPECT_NEAR(static_cast<double>(h[3]) / kMiB, static_cast<double>(h[2]) / kMiB, 12);
 }
 
+// memory.stat as each cgroup version writes it (trimmed samples of real
+// files). This machine has one version; both parsers are checked here.
+TEST(MemoryCgroupTest, ReclaimablePageCacheFromV1Stat) {
+  // v1: the group's own counters first, then the hierarchy's ("total_"),
+  // which are the ones its limit covers.
+  const char* stat =
+      "cache 1000\nrss 2000\nshmem 300\nmapped_file 40\ndirty 5\nwriteback 6\n"
+      "active_file 700\ninactive_file 900\nunevictable 0\nhierarchical_memory_limit 671088640\n"
+      "total_cache 409600000\ntotal_rss 104857600\ntotal_dirty 8192000\ntotal_writeback 4096000\n"
+      "total_inactive_anon 0\ntotal_active_anon 0\ntotal_inactive_file 300000000\n"
+      "total_active_file 100000000\ntotal_unevictable 0\n";
+  EXPECT_EQ(ReclaimablePageCache(stat, /*v2=*/false), 400000000u - 8192000u - 4096000u);
+  // The group's own counters alone are not read.
+  EXPECT_EQ(ReclaimablePageCache("active_file 700\ninactive_file 900\n", false), 0u);
+  // More dirty than cached (the counters are read at different moments).
+  EXPECT_EQ(ReclaimablePageCache("total_inactive_file 10\ntotal_dirty 20\n", false), 0u);
+}
+
+TEST(MemoryCgroupTest, ReclaimablePageCacheFromV2Stat) {
+  // v2: one set of keys; "file", "file_mapped" and "file_thp" must not be
+  // taken for the LRU or dirty counters they share a prefix with. The last
+  // line has no newline.
+  const char* stat =
+      "anon 104857600\nfile 409600000\nkernel 1000\nshmem 300000\nfile_mapped 123\n"
+      "file_dirty 8192000\nfile_writeback 4096000\nfile_thp 0\ninactive_anon 0\nactive_anon 0\n"
+      "inactive_file 300000000\nactive_file 100000000\nunevictable 0\nworkingset_refault_file 7";
+  EXPECT_EQ(ReclaimablePageCache(stat, /*v2=*/true), 400000000u - 8192000u - 4096000u);
+  // v1's names mean nothing in v2.
+  EXPECT_EQ(ReclaimablePageCache("total_inactive_file 10\ndirty 5\n", true), 0u);
+  EXPECT_EQ(ReclaimablePageCache("", true), 0u);
+}
+
 TEST(MemoryCgroupTest, UnlimitedMeansPlentyOfRoom) {
   MemoryCgroup cgroup;
   if (cgroup.Open()) GTEST_SKIP() << "this process runs under a memory limit";
