@@ -3,6 +3,7 @@
 // anonymous memory and not by clean page cache, which the kernel drops at
 // the limit. Needs root and a writable memory controller; skips otherwise.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -59,6 +60,20 @@ TEST(MemoryCgroupTest, HeadroomCountsTouchedMemoryButNotCleanPageCache) {
   std::string why;
   const std::string dir = MakeGroup(256 * kMiB, &why);
   if (dir.empty()) GTEST_SKIP() << why;
+  // However the test ends (a failing ASSERT returns at once), the child is
+  // killed and reaped, then its group removed: a child left waiting for
+  // "go" would keep the group, and the next run's mkdir, busy.
+  struct Cleanup {
+    pid_t child = -1;
+    std::string dir;
+    ~Cleanup() {
+      if (child > 0) {
+        kill(child, SIGKILL);
+        waitpid(child, nullptr, 0);
+      }
+      rmdir(dir.c_str());
+    }
+  } cleanup{-1, dir};
 
   int go_pipe[2], report[2];
   ASSERT_EQ(pipe(go_pipe), 0);
@@ -104,6 +119,7 @@ TEST(MemoryCgroupTest, HeadroomCountsTouchedMemoryButNotCleanPageCache) {
     if (write(report[1], h, sizeof h) != static_cast<ssize_t>(sizeof h)) _exit(4);
     _exit(0);
   }
+  cleanup.child = child;
   // Only the child writes reports: if it dies, the read below sees EOF.
   close(go_pipe[0]);
   close(report[1]);
@@ -117,7 +133,7 @@ TEST(MemoryCgroupTest, HeadroomCountsTouchedMemoryButNotCleanPageCache) {
   ASSERT_EQ(read(report[0], h, sizeof h), static_cast<ssize_t>(sizeof h));
   int status = 0;
   waitpid(child, &status, 0);
-  rmdir(dir.c_str());
+  cleanup.child = -1;
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
 
   EXPECT_EQ(h[0], 1u) << "the child did not find its limited cgroup";
