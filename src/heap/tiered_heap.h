@@ -231,8 +231,8 @@ class TieredHeap {
   template <class Fn>
   void ForEachSlotPiece(const void* p, size_t len, Fn fn);
   bool CreateArena(int tier, int index);
-  void SetDirtyDecay(unsigned arena);
-  void PurgeArenasOf(int tier);  // arena.<i>.purge on each of the tier's arenas  // under arena_lock_ (or before publication)
+  void SetDirtyDecay(unsigned arena);  // under arena_lock_ (or before publication)
+  void PurgeArenasOf(int tier);        // arena.<i>.purge on each of the tier's arenas
   int RemapRuns(SlotState from, bool shared);
   void ReopenTierFiles();  // after fork, on both sides
   uint64_t DropStrayPageCache();

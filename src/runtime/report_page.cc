@@ -27,7 +27,6 @@ void Drop() {
   g_candidate = g_claimed = nullptr;
 }
 
-
 // The fd number comes from the environment, which outlives the fd: make
 // sure it still is `tiermem run`'s memfd before writing into it.
 bool IsReportMemfd(int fd) {
@@ -39,6 +38,22 @@ bool IsReportMemfd(int fd) {
   char expected[64];
   snprintf(expected, sizeof expected, "/memfd:%s ", kStatsMemfdName);
   return strncmp(target, expected, strlen(expected)) == 0;
+}
+
+// Under g_claim_lock.
+StatsPage* ClaimLocked(const config::Policy* policy) {
+  if (g_claimed != nullptr || g_candidate == nullptr) return g_claimed;
+  int32_t unclaimed = 0;
+  if (__atomic_compare_exchange_n(&g_candidate->pid, &unclaimed, static_cast<int32_t>(getpid()), false,
+                                  __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    g_claimed = g_candidate;
+    g_candidate = nullptr;
+    os::SetCloseOnExec(g_fd);  // ours now: programs we start make their own
+    DescribeHeap(g_claimed, policy);
+    return g_claimed;
+  }
+  Drop();  // another process of the command reports
+  return nullptr;
 }
 
 }  // namespace
@@ -53,8 +68,6 @@ void AdoptReportPage(int fd) {
   g_candidate = static_cast<StatsPage*>(p);
 }
 
-static StatsPage* ClaimLocked(const config::Policy* policy);
-
 StatsPage* ClaimReportPage(const config::Policy* policy) {
   // The first placement and exit may both try: one claim per process, or
   // the loser would take the winner's pid for another process's and drop
@@ -63,21 +76,6 @@ StatsPage* ClaimReportPage(const config::Policy* policy) {
   StatsPage* page = ClaimLocked(policy);
   pthread_mutex_unlock(&g_claim_lock);
   return page;
-}
-
-static StatsPage* ClaimLocked(const config::Policy* policy) {
-  if (g_claimed != nullptr || g_candidate == nullptr) return g_claimed;
-  int32_t unclaimed = 0;
-  if (__atomic_compare_exchange_n(&g_candidate->pid, &unclaimed, static_cast<int32_t>(getpid()), false,
-                                  __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-    g_claimed = g_candidate;
-    g_candidate = nullptr;
-    os::SetCloseOnExec(g_fd);  // ours now: programs we start make their own
-    DescribeHeap(g_claimed, policy);
-    return g_claimed;
-  }
-  Drop();  // another process of the command reports
-  return nullptr;
 }
 
 bool ReportPageUnclaimed() { return g_candidate != nullptr; }
