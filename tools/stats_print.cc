@@ -115,6 +115,12 @@ std::string MovesText(const MoveSnapshot& m) {
     }
     out += "\n";
   }
+  if (m.fault_moves) {
+    out += "userfaultfd: " + std::to_string(m.fault_moves) + " extents moved without a pause, " +
+           std::to_string(m.fault_waits) + " faults waited; hold window mean " +
+           std::to_string(m.fault_hold_total_us / m.fault_moves) + " us, max " + std::to_string(m.fault_hold_max_us) +
+           " us\n";
+  }
   out += "cpu: sampler " + Seconds(m.sampler_cpu_ns) + ", mover " + Seconds(m.mover_cpu_ns) + "; " +
          std::to_string(m.sampler_regions) + " regions, " + std::to_string(m.heat_windows) + " heat windows\n";
   uint64_t most = 0;
@@ -147,6 +153,10 @@ std::string MovesJson(const MoveSnapshot& m) {
          ",\"pause_total_us\":" + std::to_string(m.pause_total_us) +
          ",\"pause_max_us\":" + std::to_string(m.pause_max_us) +
          ",\"pause_histogram\":" + JsonArray(m.pause_histogram) +
+         ",\"fault_moves\":" + std::to_string(m.fault_moves) +
+         ",\"fault_waits\":" + std::to_string(m.fault_waits) +
+         ",\"fault_hold_total_us\":" + std::to_string(m.fault_hold_total_us) +
+         ",\"fault_hold_max_us\":" + std::to_string(m.fault_hold_max_us) +
          ",\"mover_cpu_ns\":" + std::to_string(m.mover_cpu_ns) +
          ",\"sampler_cpu_ns\":" + std::to_string(m.sampler_cpu_ns) +
          ",\"sampler_regions\":" + std::to_string(m.sampler_regions) +
@@ -242,6 +252,9 @@ std::string StatsPrometheus(const StatsSnapshot& stats) {
   process_counter("tiermem_pause_microseconds_total", "Microseconds the program's threads were held, in total.",
                   m.pause_total_us);
   process_counter("tiermem_pauses_total", "Stop-the-world pauses.", m.pauses);
+  process_counter("tiermem_fault_moves_total", "Extents moved by the userfaultfd engine, without a pause.",
+                  m.fault_moves);
+  process_counter("tiermem_fault_waits_total", "Page faults that waited for a userfaultfd move.", m.fault_waits);
   process_counter("tiermem_sampler_cpu_ns_total", "CPU time of the heat sampler.", m.sampler_cpu_ns);
   process_counter("tiermem_mover_cpu_ns_total", "CPU time of the threads while moving extents.", m.mover_cpu_ns);
   return out;

@@ -89,6 +89,10 @@ PageStatus ReadStatsPage(int fd, StatsSnapshot* out, std::string* error) {
   m.pause_total_us = get(page->pause_total_us);
   m.pause_max_us = get(page->pause_max_us);
   m.mover_cpu_ns = get(page->mover_cpu_ns);
+  m.fault_moves = get(page->fault_moves);
+  m.fault_waits = get(page->fault_waits);
+  m.fault_hold_total_us = get(page->fault_hold_total_us);
+  m.fault_hold_max_us = get(page->fault_hold_max_us);
   m.sampler_cpu_ns = get(page->sampler_cpu_ns);
   m.sampler_regions = get(page->sampler_regions);
   m.heat_windows = get(page->heat_windows);

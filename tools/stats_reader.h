@@ -25,12 +25,13 @@ struct TierSnapshot {
   uint64_t placed_bytes = 0;
 };
 
-// Heat and migration (stats_page.h, version 2).
+// Heat and migration (stats_page.h, versions 2 and 3).
 struct MoveSnapshot {
   bool tiering_enabled = false;
   uint64_t promotions = 0, demotions = 0, promoted_bytes = 0, demoted_bytes = 0;
   uint64_t failed_moves = 0, aborted_stops = 0;
   uint64_t pauses = 0, pause_total_us = 0, pause_max_us = 0;
+  uint64_t fault_moves = 0, fault_waits = 0, fault_hold_total_us = 0, fault_hold_max_us = 0;
   std::vector<uint64_t> pause_histogram;  // runtime::kPauseBucketsUs bounds, then the rest
   uint64_t mover_cpu_ns = 0, sampler_cpu_ns = 0;
   uint64_t sampler_regions = 0, heat_windows = 0;

@@ -18,6 +18,7 @@
 
 #include "heap/tiered_heap.h"
 #include "os/files.h"
+#include "os/userfault.h"
 #include "os/vm.h"
 
 namespace tiermem::heap {
@@ -183,30 +184,113 @@ int TieredHeap::PrepareCopyLocked(SlotCopy* c) {
 }
 
 void TieredHeap::AbortCopyLocked(SlotCopy* c) {
+  if (c->source_view != nullptr) {
+    os::UnmapView(const_cast<char*>(c->source_view), image_.extent_size());
+    c->source_view = nullptr;
+  }
   tiers_[c->to].backing.Release(image_.SlotOffset(c->slot), image_.extent_size());
   tiers_[c->to].budget.Release(c->reserved);
   c->prepared = false;
 }
 
-int TieredHeap::FinishCopyLocked(SlotCopy* c) {
+int TieredHeap::FinishCopyLocked(SlotCopy* c, bool racy) {
   const size_t s = c->slot;
   Tier& dest = tiers_[c->to];
   const uint64_t extent = image_.extent_size();
   const uint64_t offset = image_.SlotOffset(s);
   char* const addr = static_cast<char*>(image_.SlotAddress(s));
-  int rc = CopySlotData(s, c->to, &c->copied, /*racy=*/false);
+  int rc = CopySlotData(s, c->to, &c->copied, racy);
   if (rc == 0) rc = dest.backing.Map(addr, extent, offset, /*shared=*/true);
   if (rc != 0) {
     AbortCopyLocked(c);
     return rc;
   }
+  BookSwitchLocked(c);
+  return 0;
+}
+
+void TieredHeap::BookSwitchLocked(SlotCopy* c) {
+  const size_t s = c->slot;
   c->old_home = image_.home(s);
   c->old_private = image_.state(s) == SlotState::kPrivate;
   c->from = TakeOverLedger(s, c->to, c->reserved);
   moves_.fetch_add(1, std::memory_order_relaxed);
   image_.set_state(s, SlotState::kShared);
   image_.set_home(s, static_cast<uint8_t>(c->to));
+}
+
+bool TieredHeap::CanMoveByFaults(size_t s, int to) const {
+  if (to < 0 || to >= tier_count_ || s >= image_.carved()) return false;
+  if (image_.state(s) != SlotState::kShared) return false;
+  const bool from_file = tiers_[image_.home(s)].backing.is_file_tier();
+  return from_file != tiers_[to].backing.is_file_tier();
+}
+
+int TieredHeap::PrepareFillLocked(SlotCopy* c, void** view) {
+  Tier& dest = tiers_[c->to];
+  const uint64_t extent = image_.extent_size();
+  const uint64_t offset = image_.SlotOffset(c->slot);
+  c->reserved = image_.ledger(c->slot).load(std::memory_order_acquire) & HeapImage::kBytesMask;
+  if (!dest.budget.TryReserve(c->reserved)) return -ENOMEM;
+  // Empty, so that every page the program touches before the fill is a
+  // missing-page fault the engine holds. (It was punched when the data
+  // left; this costs nothing then.)
+  int rc = dest.backing.Release(offset, extent);
+  if (rc == 0) rc = dest.backing.BindRange(offset, extent);
+  if (rc == 0) {
+    *view = dest.backing.MapView(extent, offset);
+    if (*view == nullptr) rc = -errno;
+  }
+  // The source, read in now, while no thread waits: a view of the home
+  // file whose data ranges are faulted in (from disk if need be), so that
+  // the fill after the switch copies memory to memory. Threads touching
+  // the slot wait for the fill; a read from disk then took up to 80 ms.
+  const TierBacking& source = tiers_[image_.home(c->slot)].backing;
+  if (rc == 0) {
+    c->source_view = static_cast<const char*>(os::MapFileView(source.fd(), offset, extent, /*writable=*/false));
+    if (c->source_view == nullptr) rc = -errno;
+  }
+  if (rc != 0) {
+    if (*view != nullptr) os::UnmapView(*view, extent);
+    dest.budget.Release(c->reserved);
+    return rc;
+  }
+  uint64_t at = offset, start = 0, len = 0;
+  while (at < offset + extent && os::NextDataRange(source.fd(), at, offset + extent, &start, &len)) {
+    os::PopulateRead(c->source_view + (start - offset), len);  // best effort: the fill reads it anyway
+    at = start + len;
+  }
+  c->prepared = true;
   return 0;
+}
+
+void TieredHeap::AdoptFilledLocked(SlotCopy* c) { BookSwitchLocked(c); }
+
+int TieredHeap::FillLocked(SlotCopy* c, int uffd) {
+  const TierBacking& source = tiers_[c->old_home].backing;
+  const uint64_t extent = image_.extent_size();
+  const uint64_t offset = image_.SlotOffset(c->slot);
+  char* const addr = static_cast<char*>(image_.SlotAddress(c->slot));
+  // Read through the view of the old file: nothing maps that range for the
+  // program any more, so what it holds now is final.
+  const char* const view = c->source_view;
+  c->copied = 0;
+  int rc = 0;
+  uint64_t at = offset, start = 0, len = 0;
+  // Pages are placed whole and mapped in one step (UFFDIO_COPY): a pwrite()
+  // into the memfd would publish a zeroed page before its data when the
+  // source page has to be read first, and a thread writing it then would
+  // have its write overwritten (the torture test lost pages that way).
+  // Holes stay holes: a thread touching one waits, and gets a zero page
+  // once the range is unregistered.
+  while (rc == 0 && at < offset + extent && os::NextDataRange(source.fd(), at, offset + extent, &start, &len)) {
+    rc = os::CopyIntoRange(uffd, addr + (start - offset), view + (start - offset), len);
+    if (rc == 0) c->copied += len;
+    at = start + len;
+  }
+  os::UnmapView(const_cast<char*>(view), extent);
+  c->source_view = nullptr;
+  return rc;
 }
 
 void TieredHeap::ReleaseOldCopyLocked(const SlotCopy& c) {

@@ -56,6 +56,17 @@ int TierBacking::Map(void* addr, uint64_t len, uint64_t offset, bool shared) con
   return 0;
 }
 
+void* TierBacking::MapView(uint64_t len, uint64_t offset) const {
+  void* view = os::MapFileView(fd_, offset, len, /*writable=*/true);
+  if (view == nullptr) return nullptr;
+  if (file_tier_ && random_access_) madvise(view, len, MADV_RANDOM);
+  if (!file_tier_ && !nodes_.empty() && os::BindToNodes(view, len, nodes_) != 0) {
+    os::UnmapView(view, len);
+    return nullptr;
+  }
+  return view;
+}
+
 int TierBacking::Commit(uint64_t offset, uint64_t len) const {
   if (!file_tier_) return 0;
   // Writing into reserved (unwritten) extents can still need a few blocks of

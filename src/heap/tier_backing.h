@@ -29,6 +29,9 @@ class TierBacking {
   // Maps [offset, offset+len) of the current file at `addr`, shared (or
   // copy-on-write when `shared` is false), bound to the tier's nodes.
   int Map(void* addr, uint64_t len, uint64_t offset, bool shared) const;
+  // The same, shared, at an address the kernel picks: a view the mover
+  // remaps over a slot. nullptr on failure.
+  void* MapView(uint64_t len, uint64_t offset) const;
   // File tiers: allocates the blocks of a range on disk before it is used,
   // so a full disk is an allocation failure instead of a SIGBUS. Memory
   // tiers: nothing to do. Returns 0 or -errno.

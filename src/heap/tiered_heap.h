@@ -128,13 +128,30 @@ class TieredHeap {
     bool prepared = false;
     int old_home = 0;       // set by Finish: where the old copy is
     bool old_private = false;
+    const char* source_view = nullptr;  // PrepareFillLocked: the old home's data, read in
   };
   int PrepareCopyLocked(SlotCopy* c);
-  int FinishCopyLocked(SlotCopy* c);
+  // racy: the program may be running (threads that would write the slot
+  // are held by the kernel, which the race detector cannot see).
+  int FinishCopyLocked(SlotCopy* c, bool racy = false);
   void AbortCopyLocked(SlotCopy* c);
   // After the pause: punches the old copy (not part of the pause: nothing
   // maps it any more). Still under LockSlots.
   void ReleaseOldCopyLocked(const SlotCopy& c);
+  // Moves that hold only the threads touching the slot (a userfaultfd
+  // engine, migrate/fault_mover.cc): a shared slot between a memory tier
+  // and a file tier. Down: PrepareCopyLocked, the engine write-protects the
+  // slot, FinishCopyLocked(racy) switches it, the engine wakes the writers.
+  // Up, where the source (a regular file) cannot be write-protected: the
+  // destination range is emptied and mapped as a view (PrepareFillLocked),
+  // the engine registers the view for missing-page faults and remaps it
+  // over the slot in one step, AdoptFilledLocked books the switch, and
+  // FillLocked places the old home's data through the userfaultfd (a
+  // thread touching a page not yet there waits for it).
+  bool CanMoveByFaults(size_t s, int to) const;
+  int PrepareFillLocked(SlotCopy* c, void** view);
+  void AdoptFilledLocked(SlotCopy* c);
+  int FillLocked(SlotCopy* c, int uffd);
   // Around a kCopy, outside the pause: read a file-tier source into the page
   // cache first, so the pause copies from memory; after a move down to a
   // file tier, write the data back and drop it, so it really leaves DRAM.
@@ -220,6 +237,8 @@ class TieredHeap {
   // Moves slot s's live bytes to `to`'s budget (reserved there already as
   // `reserved`), atomically with frees; returns the tier they left.
   int TakeOverLedger(size_t s, int to, uint64_t reserved);
+  // The books of a switch: the slot is mapped from c->to's file now.
+  void BookSwitchLocked(SlotCopy* c);
   // A slot's arena belongs to its owner tier and keeps the slot wherever
   // its data moved; blocks the arena placed there again would land on the
   // slot's current tier, not the one asked for. So when jemalloc purges a

@@ -23,6 +23,12 @@ struct MoveStats {
   std::atomic<uint64_t> pause_total_us{0};
   std::atomic<uint64_t> pause_max_us{0};
   std::atomic<uint64_t> pause_histogram[kPauseBuckets] = {};
+  // The userfaultfd engine (fault_mover.h) holds only the threads that
+  // touch the moving extent: no pause, but a hold window per extent.
+  std::atomic<uint64_t> fault_moves{0};         // extents moved by it
+  std::atomic<uint64_t> fault_waits{0};         // faults that waited for a move
+  std::atomic<uint64_t> fault_hold_total_us{0};
+  std::atomic<uint64_t> fault_hold_max_us{0};
   std::atomic<uint64_t> cpu_ns{0};          // CPU time of the threads while they moved extents
 };
 

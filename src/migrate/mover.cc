@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "migrate/fault_mover.h"
 #include "migrate/move_stats.h"
 #include "migrate/world_stop.h"
 
@@ -154,6 +155,18 @@ size_t MoveSlots(TieredHeap* heap, const size_t* slots, size_t count, int to, in
         CountMove(from, to, live);
         ++moved;
       }
+    } else if (rc == 0 && how == MoveHow::kCopy && UseFaultEngine(heap, slots[i], to)) {
+      uint64_t bytes = 0;
+      int from = 0;
+      rc = MoveSlotByFaults(heap, slots[i], to, &bytes, &from);
+      if (rc == 0) {
+        CountMove(from, to, bytes);
+        ++moved;
+      } else if (rc == -ENOTSUP || rc == -EAGAIN) {
+        rc = 0;  // the engine cannot take it (any more): the signal's turn
+        copies[pending++] = slots[i];
+        if (pending == static_cast<size_t>(g_batch) || pending == kMaxBatch) flush();
+      }
     } else if (rc == 0 && how == MoveHow::kCopy) {
       copies[pending++] = slots[i];
       if (pending == static_cast<size_t>(g_batch) || pending == kMaxBatch) flush();
@@ -202,6 +215,7 @@ void UnlockMover() { pthread_mutex_unlock(&g_mover_lock); }
 
 void ResetMoverAfterFork() {
   pthread_mutex_init(&g_mover_lock, nullptr);
+  ResetFaultEngineAfterFork();
   ResetStopAfterFork();
 }
 

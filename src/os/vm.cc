@@ -36,6 +36,18 @@ int MapFileFixed(void* addr, size_t len, int fd, uint64_t offset, bool shared) {
   return 0;
 }
 
+void* MapFileView(int fd, uint64_t offset, size_t len, bool writable) {
+  void* p = mmap(nullptr, len, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd,
+                 static_cast<off_t>(offset));
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void UnmapView(void* view, size_t len) { munmap(view, len); }
+
+int PopulateRead(const void* addr, size_t len) {
+  return madvise(const_cast<void*>(addr), len, MADV_POPULATE_READ) == 0 ? 0 : -errno;
+}
+
 namespace {
 
 int Bind(void* addr, size_t len, const std::vector<int>& nodes, unsigned flags) {

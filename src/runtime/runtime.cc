@@ -122,7 +122,7 @@ void Start() {
   if (Heap() != nullptr) {
     const bool force = settings.force_moves;
     SetUpTiering(Heap(), g_policy->tiering, force || settings.tiering.value_or(g_policy->tiering.enabled), force,
-                 settings.perf_heat);
+                 settings.perf_heat, settings.move_engine);
   }
   if (!error.empty()) {
     if (settings.strict || g_policy->strict) {

@@ -28,6 +28,7 @@ Settings ReadSettings() {
   s.verbose = IsTrue("TIERMEM_VERBOSE");
   s.disabled = IsTrue("TIERMEM_DISABLE");
   s.force_moves = IsTrue("TIERMEM_FORCE_MOVES");
+  if (auto engine = Get("TIERMEM_MOVE_ENGINE")) s.move_engine = *engine;
   if (auto source = Get("TIERMEM_HEAT_SOURCE")) s.perf_heat = *source == "perf";
   if (auto tiering = Get("TIERMEM_TIERING")) {
     const char* v = tiering->c_str();

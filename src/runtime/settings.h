@@ -20,6 +20,7 @@ struct Settings {
   std::optional<bool> tiering;             // TIERMEM_TIERING=on|off: heat and moves, over the policy
   std::string tiering_value;
   bool perf_heat = false;                  // TIERMEM_HEAT_SOURCE=perf: hardware address samples
+  std::string move_engine;                 // TIERMEM_MOVE_ENGINE=auto|userfaultfd|signal
   bool force_moves = false;                // TIERMEM_FORCE_MOVES=1: random moves all the time (tests)               // what it said, for a warning when it is neither
 };
 

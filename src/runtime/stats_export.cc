@@ -133,6 +133,10 @@ void RefreshTieringStats(StatsPage* page) {
   copy(page->pause_max_us, m.pause_max_us);
   for (int b = 0; b < kPauseBuckets; ++b) copy(page->pause_histogram[b], m.pause_histogram[b]);
   copy(page->mover_cpu_ns, m.cpu_ns);
+  copy(page->fault_moves, m.fault_moves);
+  copy(page->fault_waits, m.fault_waits);
+  copy(page->fault_hold_total_us, m.fault_hold_total_us);
+  copy(page->fault_hold_max_us, m.fault_hold_max_us);
   const heat::HeatSampler* sampler = Sampler();
   page->tiering_enabled.store(sampler != nullptr, std::memory_order_relaxed);
   if (sampler != nullptr) {

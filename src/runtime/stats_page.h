@@ -12,7 +12,7 @@
 namespace tiermem::runtime {
 
 inline constexpr uint64_t kStatsMagic = 0x746965726d656d31ull;  // "tiermem1"
-inline constexpr uint32_t kStatsVersion = 2;
+inline constexpr uint32_t kStatsVersion = 3;
 inline constexpr int kMaxTiers = 8;
 inline constexpr const char kStatsMemfdName[] = "tiermem-stats";
 // Upper bounds of the pause histogram's buckets (the last takes the rest).
@@ -69,6 +69,13 @@ struct StatsPage {
   std::atomic<uint64_t> sampler_regions;
   std::atomic<uint64_t> heat_windows;
   std::atomic<uint64_t> heat_histogram[kHeatBuckets];  // extents per tenth of heat, coldest first
+
+  // The userfaultfd engine (version 3): no pause; per moved extent, a
+  // window in which only threads touching that extent wait.
+  std::atomic<uint64_t> fault_moves;        // extents it moved
+  std::atomic<uint64_t> fault_waits;        // faults that waited for a move
+  std::atomic<uint64_t> fault_hold_total_us;
+  std::atomic<uint64_t> fault_hold_max_us;
 };
 
 }  // namespace tiermem::runtime

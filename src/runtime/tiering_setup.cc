@@ -5,6 +5,7 @@
 
 #include "heat/page_table_source.h"
 #include "heat/perf_source.h"
+#include "migrate/fault_mover.h"
 #include "migrate/mover.h"
 #include "migrate/world_stop.h"
 #include "os/log.h"
@@ -40,10 +41,22 @@ std::unique_ptr<heat::AccessSource> OpenHeatSource(heap::TieredHeap* heap, bool 
 }  // namespace
 
 bool SetUpTiering(heap::TieredHeap* heap, const config::TieringSpec& spec, bool enabled, bool force_moves,
-                  bool perf_heat) {
+                  bool perf_heat, const std::string& move_engine) {
   migrate::MoverLimits limits;
   limits.max_pause_us = spec.max_pause_ms * 1000;
   migrate::SetMoverLimits(limits);
+  migrate::MoveEngine engine = migrate::MoveEngine::kAuto;
+  if (move_engine == "userfaultfd") {
+    engine = migrate::MoveEngine::kFaults;
+  } else if (move_engine == "signal") {
+    engine = migrate::MoveEngine::kSignal;
+  } else if (!move_engine.empty() && move_engine != "auto") {
+    os::LogLine("TIERMEM_MOVE_ENGINE=%s: expected auto, userfaultfd or signal; using auto", move_engine.c_str());
+  }
+  const char* why = "";
+  if (!migrate::SetMoveEngine(engine, &why)) {
+    os::LogLine("TIERMEM_MOVE_ENGINE=userfaultfd: %s; moves stop the world instead", why);
+  }
   if (!migrate::InstallStopHandler()) {
     os::LogLine("cannot install the handler of signal %d: extents will not move to or from file tiers",
                 migrate::StopSignal());

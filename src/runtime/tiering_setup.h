@@ -7,6 +7,8 @@
 
 #include "config/policy.h"
 #include "heap/tiered_heap.h"
+#include <string>
+
 #include "heat/sampler.h"
 
 namespace tiermem::runtime {
@@ -17,8 +19,10 @@ namespace tiermem::runtime {
 // extents every interval.
 // `perf_heat` (TIERMEM_HEAT_SOURCE=perf) samples heat with hardware
 // address sampling where the machine has it, else says why and zaps.
+// `move_engine` (TIERMEM_MOVE_ENGINE): auto (userfaultfd where usable, the
+// default), userfaultfd, or signal (always stop the world).
 bool SetUpTiering(heap::TieredHeap* heap, const config::TieringSpec& spec, bool enabled, bool force_moves,
-                  bool perf_heat);
+                  bool perf_heat, const std::string& move_engine);
 
 // One background-thread iteration: sample, and after each heat window let
 // the tiering loop move extents.

@@ -70,10 +70,30 @@ assert_ge "moves nvme->dram after the first child exited (EBUSY does not stick)"
 forks=$(value forks "$OUT")
 assert_ge "forks" 2 "${forks:-missing}"
 assert_eq "children_ok == forks" "${forks:-missing}" "$(value children_ok "$OUT")"
+# Which engine moved: userfaultfd where this process may use it (the
+# runtime's default), else the stop-the-world signal.
+grep -E '^(pauses|userfaultfd): ' "$ERR" | sed 's/^/  | runtime /'
+if [[ -r /dev/userfaultfd && -w /dev/userfaultfd ]] || [[ $(cat /proc/sys/vm/unprivileged_userfaultfd 2>/dev/null) == 1 ]]; then
+  assert_ge "extents the userfaultfd engine moved (the default where usable)" 1 \
+    "$(sed -n 's/^userfaultfd: \([0-9]*\) extents moved.*/\1/p' "$ERR" | tail -n 1 | grep . || echo missing)"
+else
+  info "userfaultfd not usable here (/dev/userfaultfd not accessible, vm.unprivileged_userfaultfd=0): the signal engine moved everything"
+fi
+cp "$OUT" "$TM_TMP/first-run.out"
+
+log "== the same with the stop-the-world engine (TIERMEM_MOVE_ENGINE=signal), $((SECS / 2)) s"
+capture signal --env TIERMEM_MOVE_ENGINE=signal -- tiermem_run --dram-budget "$BUDGET" --nvme-dir "$TM_NVME" -- \
+  "$P" --seconds "$((SECS / 2))" --fork-every "$FORK_EVERY" --min-moves "$MIN_MOVES"
+grep -E '^(moves|verify|efault)' "$OUT" | sed 's/^/  | /'
+grep -E '^(pauses|userfaultfd): ' "$ERR" | sed 's/^/  | runtime /'
+assert_status "signal engine: exit status" 0 "$RC" "$ERR"
+assert_file_contains "signal engine: verify=ok" "$OUT" "verify=ok"
+assert_eq "signal engine: efault" 0 "$(value efault "$OUT")"
+assert_ge "signal engine: stop-the-world pauses" 1 "$(sed -n 's/^pauses: \([0-9]*\),.*/\1/p' "$ERR" | tail -n 1 | grep . || echo missing)"
+if grep -q "^userfaultfd: " "$ERR"; then fail "signal engine: userfaultfd moved extents"; else pass "signal engine: no userfaultfd move"; fi
 export TIERMEM_TIERING=on
 
 log "== torture with the tiering loop on as well: two movers, the test's and the runtime's, $((SECS / 2)) s"
-cp "$OUT" "$TM_TMP/first-run.out"
 capture both -- tiermem_run --dram-budget "$BUDGET" --nvme-dir "$TM_NVME" -- \
   "$P" --seconds "$((SECS / 2))" --fork-every "$FORK_EVERY" --min-moves 1
 grep -E '^(moves|verify)' "$OUT" | sed 's/^/  | /'

@@ -32,6 +32,8 @@
 #include <gtest/gtest.h>
 
 #include "heap/tiered_heap.h"
+#include "migrate/fault_mover.h"
+#include "migrate/move_stats.h"
 #include "migrate/mover.h"
 #include "migrate/world_stop.h"
 
@@ -82,7 +84,9 @@ double TestSeconds() {
   return v > 0 ? v : 3.0;
 }
 
-class TortureTest : public ::testing::Test {
+// Each test runs once per copy engine: the stop-the-world signal and, where
+// this machine lets the process use it, userfaultfd.
+class TortureTest : public ::testing::TestWithParam<migrate::MoveEngine> {
  protected:
   static void SetUpTestSuite() {
     signal(SIGPIPE, SIG_IGN);  // feeders see EPIPE when the writers are done
@@ -201,7 +205,11 @@ bool ReadFully(Shared& sh, int fd, unsigned char* dst, size_t n, uint64_t& rs, b
   return true;
 }
 
-TEST_F(TortureTest, DataSurvivesMovesBetweenDramAndNvmeUnderConcurrentWrites) {
+TEST_P(TortureTest, DataSurvivesMovesBetweenDramAndNvmeUnderConcurrentWrites) {
+  const char* why = "";
+  if (!migrate::SetMoveEngine(GetParam(), &why)) GTEST_SKIP() << "userfaultfd engine not usable here: " << why;
+  const uint64_t pauses_before = migrate::Stats().pauses.load();
+  const uint64_t fault_moves_before = migrate::Stats().fault_moves.load();
   constexpr int kDram = 0, kNvme = 1;
   const uint64_t used_before = heap_->tier(kDram).budget.used() + heap_->tier(kNvme).budget.used();
   Shared sh(heap_);
@@ -404,11 +412,29 @@ TEST_F(TortureTest, DataSurvivesMovesBetweenDramAndNvmeUnderConcurrentWrites) {
   EXPECT_GE(sh.moves[kDram][kNvme].load(), 5u) << stats;
   EXPECT_GE(sh.moves[kNvme][kDram].load(), 5u) << stats;
   for (int k = 0; k < kKinds; ++k) EXPECT_GT(sh.writes[k].load(), 0u) << kKindName[k];
+  // The engine under test did the moves, and only it.
+  const uint64_t pauses = migrate::Stats().pauses.load() - pauses_before;
+  const uint64_t fault_moves = migrate::Stats().fault_moves.load() - fault_moves_before;
+  std::cout << "pauses " << pauses << ", extents moved by userfaultfd " << fault_moves << ", faults that waited "
+            << migrate::Stats().fault_waits.load() << "\n";
+  if (GetParam() == migrate::MoveEngine::kSignal) {
+    EXPECT_EQ(fault_moves, 0u);
+    EXPECT_GE(pauses, 10u);
+  } else {
+    EXPECT_EQ(pauses, 0u);
+    EXPECT_GE(fault_moves, 10u);
+  }
 
   // The books: every byte released once, from wherever it is now.
   for (unsigned char* p : sh.buf) heap_->FreeNow(p);
   EXPECT_EQ(heap_->tier(kDram).budget.used() + heap_->tier(kNvme).budget.used(), used_before);
 }
+
+INSTANTIATE_TEST_SUITE_P(Engines, TortureTest,
+                         ::testing::Values(migrate::MoveEngine::kSignal, migrate::MoveEngine::kFaults),
+                         [](const ::testing::TestParamInfo<migrate::MoveEngine>& info) {
+                           return info.param == migrate::MoveEngine::kSignal ? "signal" : "userfaultfd";
+                         });
 
 }  // namespace
 }  // namespace tiermem::heap

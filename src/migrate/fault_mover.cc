@@ -1,0 +1,190 @@
+#include "migrate/fault_mover.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+
+#include "migrate/move_stats.h"
+#include "migrate/world_stop.h"
+#include "os/log.h"
+#include "os/userfault.h"
+#include "os/vm.h"
+
+namespace tiermem::migrate {
+namespace {
+
+using heap::TieredHeap;
+
+MoveEngine g_engine = MoveEngine::kAuto;
+// -1: not opened yet; -2: cannot be used here (tried once).
+std::atomic<int> g_uffd{-1};
+
+uint64_t NowUs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+}
+
+void* ReadEvents(void* arg) {
+  // Never held by a stop of the world: it writes no program memory, and a
+  // mover waiting in mremap() needs it.
+  ExemptThisThread();
+  const int uffd = static_cast<int>(reinterpret_cast<intptr_t>(arg));
+  for (;;) {
+    int error = 0;
+    const os::FaultEvent event = os::ReadFaultEvent(uffd, &error);
+    if (event == os::FaultEvent::kPageFault) Stats().fault_waits.fetch_add(1, std::memory_order_relaxed);
+    if (event == os::FaultEvent::kNone && error != -EINTR && error != -EAGAIN) break;
+  }
+  return nullptr;
+}
+
+// Opens the userfaultfd and starts its reader; -1 if it cannot be used.
+int OpenEngine() {
+  int fd = g_uffd.load(std::memory_order_acquire);
+  if (fd != -1) return fd >= 0 ? fd : -1;
+  const char* why = "";
+  fd = os::OpenUserfault(&why);
+  if (fd < 0) {
+    g_uffd.store(-2, std::memory_order_release);
+    return -1;
+  }
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t thread;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  int rc = pthread_create(&thread, &attr, ReadEvents, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (rc != 0) {
+    close(fd);
+    os::LogLine("userfaultfd: cannot start its reader thread; moves stop the world instead");
+    g_uffd.store(-2, std::memory_order_release);
+    return -1;
+  }
+  pthread_setname_np(thread, "tiermem-uffd");
+  g_uffd.store(fd, std::memory_order_release);
+  return fd;
+}
+
+void RecordHold(uint64_t us) {
+  MoveStats& s = Stats();
+  s.fault_moves.fetch_add(1, std::memory_order_relaxed);
+  s.fault_hold_total_us.fetch_add(us, std::memory_order_relaxed);
+  if (us > s.fault_hold_max_us.load(std::memory_order_relaxed)) s.fault_hold_max_us.store(us, std::memory_order_relaxed);
+}
+
+// Down: write-protect, copy, switch, wake.
+int MoveDown(TieredHeap* heap, int uffd, TieredHeap::SlotCopy* c) {
+  void* const addr = heap->image().SlotAddress(c->slot);
+  const size_t len = heap->image().extent_size();
+  int rc = heap->PrepareCopyLocked(c);  // the first copy, nobody held
+  if (rc != 0) return rc;
+  rc = os::RegisterWriteProtect(uffd, addr, len);
+  if (rc == 0) {
+    rc = os::WriteProtect(uffd, addr, len, true);
+    if (rc != 0) os::Unregister(uffd, addr, len);
+  }
+  if (rc != 0) {
+    heap->AbortCopyLocked(c);
+    return rc;
+  }
+  const uint64_t start = NowUs();
+  // Writers of the slot wait from here; the second copy catches what they
+  // wrote since the first. The new mapping carries no registration: once
+  // woken, they write to the file.
+  rc = heap->FinishCopyLocked(c, /*racy=*/true);
+  if (rc != 0) {
+    os::WriteProtect(uffd, addr, len, false);
+    os::Unregister(uffd, addr, len);
+    return rc;
+  }
+  os::WakeRange(uffd, addr, len);
+  RecordHold(NowUs() - start);
+  return 0;
+}
+
+// Up: switch to an empty registered range first, then fill it.
+int MoveUp(TieredHeap* heap, int uffd, TieredHeap::SlotCopy* c) {
+  void* const addr = heap->image().SlotAddress(c->slot);
+  const size_t len = heap->image().extent_size();
+  void* view = nullptr;
+  int rc = heap->PrepareFillLocked(c, &view);
+  if (rc != 0) return rc;
+  rc = os::RegisterMissing(uffd, view, len);
+  const uint64_t start = NowUs();
+  if (rc == 0) rc = os::RemapFixed(view, len, addr);
+  if (rc != 0) {
+    os::UnmapView(view, len);  // unregisters it too
+    heap->AbortCopyLocked(c);
+    return rc;
+  }
+  heap->AdoptFilledLocked(c);
+  // Placing pages fails only when no page can be had at all (the kernel's
+  // OOM handling acts before that); the old file is then kept, not
+  // punched, and the failure is said.
+  rc = heap->FillLocked(c, uffd);
+  if (rc != 0) {
+    os::LogLine("userfaultfd: filling an extent from its file failed (%d); its old copy is kept", rc);
+    c->old_private = true;  // ReleaseOldCopyLocked leaves a private view's file alone
+  }
+  os::Unregister(uffd, addr, len);  // wakes whoever waits for a page
+  RecordHold(NowUs() - start);
+  return 0;
+}
+
+}  // namespace
+
+bool SetMoveEngine(MoveEngine engine, const char** why) {
+  g_engine = engine;
+  if (engine != MoveEngine::kFaults) return true;
+  const int fd = os::OpenUserfault(why);
+  if (fd < 0) {
+    g_uffd.store(-2, std::memory_order_release);
+    return false;
+  }
+  close(fd);
+  return true;
+}
+
+bool UseFaultEngine(TieredHeap* heap, size_t s, int to) {
+  if (g_engine == MoveEngine::kSignal || g_uffd.load(std::memory_order_relaxed) == -2) return false;
+  return heap->CanMoveByFaults(s, to);
+}
+
+int MoveSlotByFaults(TieredHeap* heap, size_t s, int to, uint64_t* bytes, int* from) {
+  const int uffd = OpenEngine();
+  if (uffd < 0) return -ENOTSUP;
+  heap->PrefetchSlot(s);
+  TieredHeap::SlotCopy c;
+  c.slot = s;
+  c.to = to;
+  heap->LockSlots();
+  TieredHeap::MoveHow how;
+  int rc = heap->PlanMove(s, to, &how);  // again: a fork or pin may have come between
+  if (rc == 0 && (how != TieredHeap::MoveHow::kCopy || !heap->CanMoveByFaults(s, to))) rc = -EAGAIN;
+  const bool down = rc == 0 && heap->IsFileTier(to);
+  if (rc == 0) rc = down ? MoveDown(heap, uffd, &c) : MoveUp(heap, uffd, &c);
+  if (rc == 0) heap->ReleaseOldCopyLocked(c);
+  heap->UnlockSlots();
+  if (rc != 0) return rc;
+  heap->SettleSlot(s);
+  *bytes = c.copied;
+  *from = c.from;
+  return 0;
+}
+
+void ResetFaultEngineAfterFork() {
+  const int fd = g_uffd.load(std::memory_order_relaxed);
+  if (fd >= 0) close(fd);
+  if (fd != -2) g_uffd.store(-1, std::memory_order_relaxed);
+}
+
+}  // namespace tiermem::migrate
