@@ -25,11 +25,12 @@ import statistics
 import subprocess
 import sys
 
-ALT_ORDER = ["dram", "cgroup", "swap", "memtier", "tiermem-off", "tiermem-on",
-             "memtier-nocg", "tiermem-off-nocg", "tiermem-on-nocg"]
+ALT_ORDER = ["dram", "cgroup", "swap", "memtier", "tiermem-off", "tiermem-on", "tiermem-signal",
+             "memtier-nocg", "tiermem-off-nocg", "tiermem-on-nocg", "tiermem-signal-nocg"]
 COLORS = {"dram": "#1b9e77", "cgroup": "#7f7f7f", "swap": "#d95f02", "memtier": "#7570b3",
           "tiermem-off": "#e7298a", "tiermem-on": "#66a61e", "memtier-nocg": "#b3b0d9",
-          "tiermem-off-nocg": "#f4a3c9", "tiermem-on-nocg": "#b5d98f"}
+          "tiermem-off-nocg": "#f4a3c9", "tiermem-on-nocg": "#b5d98f",
+          "tiermem-signal": "#e6ab02", "tiermem-signal-nocg": "#f2d680"}
 METRICS = {  # workload: (metric label, metric2 label)
     "gups_hot": ("steady MUPS before shift", "steady MUPS after shift"),
     "pandas_etl": ("compute s", "peak RSS MiB"),

@@ -200,7 +200,7 @@ int TieredHeap::FinishCopyLocked(SlotCopy* c, bool racy) {
   const uint64_t offset = image_.SlotOffset(s);
   char* const addr = static_cast<char*>(image_.SlotAddress(s));
   int rc = CopySlotData(s, c->to, &c->copied, racy);
-  if (rc == 0) rc = dest.backing.Map(addr, extent, offset, /*shared=*/true);
+  if (rc == 0) rc = dest.backing.MapMoved(addr, extent, offset);
   if (rc != 0) {
     AbortCopyLocked(c);
     return rc;

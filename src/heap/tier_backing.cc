@@ -43,8 +43,16 @@ int TierBacking::Reopen() {
 }
 
 int TierBacking::Map(void* addr, uint64_t len, uint64_t offset, bool shared) const {
-  int rc = os::MapFileFixed(addr, len, fd_, offset, shared);
-  if (rc != 0) return rc;
+  const int rc = os::MapFileFixed(addr, len, fd_, offset, shared);
+  return rc != 0 ? rc : AdviseMapped(addr, len);
+}
+
+int TierBacking::MapMoved(void* addr, uint64_t len, uint64_t offset) const {
+  const int rc = os::RemapFileFixed(addr, len, fd_, offset);
+  return rc != 0 ? rc : AdviseMapped(addr, len);
+}
+
+int TierBacking::AdviseMapped(void* addr, uint64_t len) const {
   // policy.file_readahead = false: fault-time readahead (128 KiB by
   // default) reads 32 pages to bring one back, which random access pays for
   // (gups_hot: 15x slower) and sequential access needs (the JVM and pandas
@@ -58,13 +66,9 @@ int TierBacking::Map(void* addr, uint64_t len, uint64_t offset, bool shared) con
 
 void* TierBacking::MapView(uint64_t len, uint64_t offset) const {
   void* view = os::MapFileView(fd_, offset, len, /*writable=*/true);
-  if (view == nullptr) return nullptr;
-  if (file_tier_ && random_access_) madvise(view, len, MADV_RANDOM);
-  if (!file_tier_ && !nodes_.empty() && os::BindToNodes(view, len, nodes_) != 0) {
-    os::UnmapView(view, len);
-    return nullptr;
-  }
-  return view;
+  if (view == nullptr || AdviseMapped(view, len) == 0) return view;
+  os::UnmapView(view, len);
+  return nullptr;
 }
 
 int TierBacking::Commit(uint64_t offset, uint64_t len) const {

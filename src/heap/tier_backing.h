@@ -29,6 +29,9 @@ class TierBacking {
   // Maps [offset, offset+len) of the current file at `addr`, shared (or
   // copy-on-write when `shared` is false), bound to the tier's nodes.
   int Map(void* addr, uint64_t len, uint64_t offset, bool shared) const;
+  // Map, shared, for a slot whose data this file now holds (a move's
+  // switch): see os::RemapFileFixed.
+  int MapMoved(void* addr, uint64_t len, uint64_t offset) const;
   // The same, shared, at an address the kernel picks: a view the mover
   // remaps over a slot. nullptr on failure.
   void* MapView(uint64_t len, uint64_t offset) const;
@@ -59,6 +62,8 @@ class TierBacking {
 
  private:
   int OpenFile();
+  // After a mapping of this file at addr: access advice and node binding.
+  int AdviseMapped(void* addr, uint64_t len) const;
 
   char name_[32] = {};
   char dir_[4096] = {};

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <numaif.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -34,6 +35,12 @@ int MapFileFixed(void* addr, size_t len, int fd, uint64_t offset, bool shared) {
                  static_cast<off_t>(offset));
   if (p == MAP_FAILED) return -errno;
   return 0;
+}
+
+int RemapFileFixed(void* addr, size_t len, int fd, uint64_t offset) {
+  const long p = syscall(SYS_mmap, addr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+                         static_cast<off_t>(offset));
+  return p == -1 ? -errno : 0;
 }
 
 void* MapFileView(int fd, uint64_t offset, size_t len, bool writable) {

@@ -16,6 +16,11 @@ void* ReserveAligned(size_t size, size_t alignment);
 // Maps [offset, offset+len) of fd at exactly `addr`, replacing what was
 // there. shared=false gives a copy-on-write view of the file.
 int MapFileFixed(void* addr, size_t len, int fd, uint64_t offset, bool shared);
+// The same for a range whose contents stay what they were (a move's
+// switch to the copy): made with the raw system call, so that ThreadSanitizer,
+// which takes an mmap() for a write of the whole range, does not report
+// every later read of it by a thread the kernel held during the move.
+int RemapFileFixed(void* addr, size_t len, int fd, uint64_t offset);
 
 // Maps [offset, offset+len) of fd shared, wherever the kernel likes (a
 // short-lived view for the mover). Returns nullptr on failure, errno set.
