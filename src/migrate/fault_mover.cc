@@ -174,6 +174,13 @@ int MoveSlotByFaults(TieredHeap* heap, size_t s, int to, uint64_t* bytes, int* f
   if (rc == 0) rc = down ? MoveDown(heap, uffd, &c) : MoveUp(heap, uffd, &c);
   if (rc == 0) heap->ReleaseOldCopyLocked(c);
   heap->UnlockSlots();
+  if (rc == -EBADF || rc == -ENOTTY) {
+    // The program closed the descriptor (a daemon closing every fd): stop
+    // using the number, which may be another file's by now.
+    os::LogLine("userfaultfd: its descriptor was closed under tiermem; moves stop the world from now on");
+    g_uffd.store(-2, std::memory_order_release);
+    return -ENOTSUP;
+  }
   if (rc != 0) return rc;
   heap->SettleSlot(s);
   *bytes = c.copied;
