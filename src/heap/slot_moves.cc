@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "heap/tiered_heap.h"
 #include "os/files.h"
@@ -184,10 +185,7 @@ int TieredHeap::PrepareCopyLocked(SlotCopy* c) {
 }
 
 void TieredHeap::AbortCopyLocked(SlotCopy* c) {
-  if (c->source_view != nullptr) {
-    os::UnmapView(const_cast<char*>(c->source_view), image_.extent_size());
-    c->source_view = nullptr;
-  }
+  DropSourceView(c);
   tiers_[c->to].backing.Release(image_.SlotOffset(c->slot), image_.extent_size());
   tiers_[c->to].budget.Release(c->reserved);
   c->prepared = false;
@@ -266,31 +264,85 @@ int TieredHeap::PrepareFillLocked(SlotCopy* c, void** view) {
 
 void TieredHeap::AdoptFilledLocked(SlotCopy* c) { BookSwitchLocked(c); }
 
+// Calls place(start, len) for each data range of the old home from
+// c->fill_from on, advancing c->fill_from past each range placed. A failed
+// lseek takes the rest of the extent for data: zeros copied cost a page
+// each, a range skipped would lose data.
+template <typename Place>
+int TieredHeap::ForEachRangeToFill(SlotCopy* c, Place place) {
+  const int fd = tiers_[c->old_home].backing.fd();
+  const uint64_t end = image_.SlotOffset(c->slot) + image_.extent_size();
+  while (c->fill_from < end) {
+    uint64_t start = 0, len = 0;
+    const int found = os::FindDataRange(fd, c->fill_from, end, &start, &len);
+    if (found == 0) break;
+    if (found < 0) start = c->fill_from, len = end - c->fill_from;
+    c->fill_from = start;
+    const int rc = place(start, len);
+    if (rc != 0) return rc;
+    c->copied += len;
+    c->fill_from = start + len;
+  }
+  return 0;
+}
+
 int TieredHeap::FillLocked(SlotCopy* c, int uffd) {
-  const TierBacking& source = tiers_[c->old_home].backing;
-  const uint64_t extent = image_.extent_size();
   const uint64_t offset = image_.SlotOffset(c->slot);
   char* const addr = static_cast<char*>(image_.SlotAddress(c->slot));
   // Read through the view of the old file: nothing maps that range for the
   // program any more, so what it holds now is final.
   const char* const view = c->source_view;
   c->copied = 0;
-  int rc = 0;
-  uint64_t at = offset, start = 0, len = 0;
+  c->fill_from = offset;
   // Pages are placed whole and mapped in one step (UFFDIO_COPY): a pwrite()
   // into the memfd would publish a zeroed page before its data when the
   // source page has to be read first, and a thread writing it then would
   // have its write overwritten (the torture test lost pages that way).
   // Holes stay holes: a thread touching one waits, and gets a zero page
   // once the range is unregistered.
-  while (rc == 0 && at < offset + extent && os::NextDataRange(source.fd(), at, offset + extent, &start, &len)) {
-    rc = os::CopyIntoRange(uffd, addr + (start - offset), view + (start - offset), len);
-    if (rc == 0) c->copied += len;
-    at = start + len;
-  }
-  os::UnmapView(const_cast<char*>(view), extent);
-  c->source_view = nullptr;
+  const int rc = ForEachRangeToFill(c, [&](uint64_t start, uint64_t len) {
+    size_t done = 0;
+    const int rc = os::CopyIntoRange(uffd, addr + (start - offset), view + (start - offset), len, &done);
+    if (rc != 0) c->fill_from = start + done;  // what is left starts there
+    return rc;
+  });
+  if (rc == 0) DropSourceView(c);
   return rc;
+}
+
+int TieredHeap::FillRestByWriteLocked(SlotCopy* c) {
+  const uint64_t offset = image_.SlotOffset(c->slot);
+  const int dest_fd = tiers_[c->to].backing.fd();
+  const char* const view = c->source_view;
+  const size_t page = os::PageSize();
+  // One page at a time through a buffer on this stack: the read from the
+  // old file faults here, and pwrite() copies from memory that is there,
+  // so shmem never publishes a page before its data (see FillLocked).
+  alignas(64) char buffer[4096];
+  const int rc = ForEachRangeToFill(c, [&](uint64_t start, uint64_t len) {
+    for (uint64_t at = start; at < start + len; at += page) {
+      const size_t n = page <= sizeof buffer ? page : sizeof buffer;
+      for (uint64_t part = 0; part < page; part += n) {
+        memcpy(buffer, view + (at + part - offset), n);
+        const int rc = os::WriteFully(dest_fd, buffer, n, at + part);
+        if (rc != 0) return rc;
+      }
+    }
+    return 0;
+  });
+  DropSourceView(c);
+  return rc;
+}
+
+void TieredHeap::DropSourceView(SlotCopy* c) {
+  if (c->source_view == nullptr) return;
+  os::UnmapView(const_cast<char*>(c->source_view), image_.extent_size());
+  c->source_view = nullptr;
+}
+
+int TieredHeap::MapBackLocked(const SlotCopy& c) {
+  return tiers_[image_.home(c.slot)].backing.MapMoved(image_.SlotAddress(c.slot), image_.extent_size(),
+                                                      image_.SlotOffset(c.slot));
 }
 
 void TieredHeap::ReleaseOldCopyLocked(const SlotCopy& c) {

@@ -129,6 +129,7 @@ class TieredHeap {
     int old_home = 0;       // set by Finish: where the old copy is
     bool old_private = false;
     const char* source_view = nullptr;  // PrepareFillLocked: the old home's data, read in
+    uint64_t fill_from = 0;             // FillLocked: file offset not yet placed
   };
   int PrepareCopyLocked(SlotCopy* c);
   // racy: the program may be running (threads that would write the slot
@@ -152,6 +153,14 @@ class TieredHeap {
   int PrepareFillLocked(SlotCopy* c, void** view);
   void AdoptFilledLocked(SlotCopy* c);
   int FillLocked(SlotCopy* c, int uffd);
+  // When FillLocked fails (no page for 100 ms, a broken descriptor): the
+  // rest of the data, from c->fill_from, written into the destination's
+  // file page by page through a buffer (see FillLocked for why not
+  // straight from the old file); the waiters are woken after it.
+  int FillRestByWriteLocked(SlotCopy* c);
+  // When the switch itself failed: mremap() may have unmapped the slot
+  // before failing; maps it from its home file again.
+  int MapBackLocked(const SlotCopy& c);
   // Around a kCopy, outside the pause: read a file-tier source into the page
   // cache first, so the pause copies from memory; after a move down to a
   // file tier, write the data back and drop it, so it really leaves DRAM.
@@ -239,6 +248,9 @@ class TieredHeap {
   int TakeOverLedger(size_t s, int to, uint64_t reserved);
   // The books of a switch: the slot is mapped from c->to's file now.
   void BookSwitchLocked(SlotCopy* c);
+  template <typename Place>
+  int ForEachRangeToFill(SlotCopy* c, Place place);
+  void DropSourceView(SlotCopy* c);
   // A slot's arena belongs to its owner tier and keeps the slot wherever
   // its data moved; blocks the arena placed there again would land on the
   // slot's current tier, not the one asked for. So when jemalloc purges a

@@ -1,6 +1,7 @@
 #include "migrate/fault_mover.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,23 +30,41 @@ uint64_t NowUs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
 }
 
+// The descriptor's identity, taken at open: the program may close our
+// number and get it back for a file of its own.
+os::FileId g_uffd_id;
+// Set by the reader thread when it stops; the engine is then off.
+std::atomic<bool> g_reader_gone{false};
+std::atomic<bool> g_reader_exempt{false};
+
 void* ReadEvents(void* arg) {
   // Never held by a stop of the world: it writes no program memory, and a
   // mover waiting in mremap() needs it.
   ExemptThisThread();
+  g_reader_exempt.store(true, std::memory_order_release);
   const int uffd = static_cast<int>(reinterpret_cast<intptr_t>(arg));
-  for (;;) {
+  // Each read only while the number is still our userfaultfd: after a
+  // close and reuse, a read would take the program's own data.
+  while (os::SameFile(uffd, g_uffd_id)) {
     int error = 0;
     const os::FaultEvent event = os::ReadFaultEvent(uffd, &error);
     if (event == os::FaultEvent::kPageFault) Stats().fault_waits.fetch_add(1, std::memory_order_relaxed);
     if (event == os::FaultEvent::kNone && error != -EINTR && error != -EAGAIN) break;
   }
+  g_reader_gone.store(true, std::memory_order_release);
   return nullptr;
 }
 
 // Opens the userfaultfd and starts its reader; -1 if it cannot be used.
 int OpenEngine() {
   int fd = g_uffd.load(std::memory_order_acquire);
+  if (fd >= 0 && (g_reader_gone.load(std::memory_order_acquire) || !os::SameFile(fd, g_uffd_id))) {
+    // The program closed the descriptor (a daemon closing every fd), or
+    // the reader stopped: the number may be another file's by now.
+    os::LogLine("userfaultfd: its descriptor was closed under tiermem; moves stop the world from now on");
+    g_uffd.store(-2, std::memory_order_release);
+    return -1;
+  }
   if (fd != -1) return fd >= 0 ? fd : -1;
   const char* why = "";
   fd = os::OpenUserfault(&why);
@@ -53,6 +72,9 @@ int OpenEngine() {
     g_uffd.store(-2, std::memory_order_release);
     return -1;
   }
+  g_uffd_id = os::IdOf(fd);
+  g_reader_gone.store(false, std::memory_order_relaxed);
+  g_reader_exempt.store(false, std::memory_order_relaxed);
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -70,6 +92,9 @@ int OpenEngine() {
     return -1;
   }
   pthread_setname_np(thread, "tiermem-uffd");
+  // Until it is exempt, a stop of the world (a copy the engine does not
+  // take) would wait for a thread that blocks every signal.
+  while (!g_reader_exempt.load(std::memory_order_acquire)) sched_yield();
   g_uffd.store(fd, std::memory_order_release);
   return fd;
 }
@@ -120,22 +145,39 @@ int MoveUp(TieredHeap* heap, int uffd, TieredHeap::SlotCopy* c) {
   if (rc != 0) return rc;
   rc = os::RegisterMissing(uffd, view, len);
   const uint64_t start = NowUs();
-  if (rc == 0) rc = os::RemapFixed(view, len, addr);
+  if (rc == 0) {
+    rc = os::RemapFixed(view, len, addr);
+    // mremap(MREMAP_FIXED) unmaps the target before it moves the view, and
+    // can fail after that (no memory for a VMA): map the old file again.
+    if (rc != 0 && heap->MapBackLocked(*c) != 0) {
+      os::LogLine("userfaultfd: an extent could not be mapped back after a failed switch (%d)", rc);
+    }
+  }
   if (rc != 0) {
     os::UnmapView(view, len);  // unregisters it too
     heap->AbortCopyLocked(c);
     return rc;
   }
   heap->AdoptFilledLocked(c);
-  // Placing pages fails only when no page can be had at all (the kernel's
-  // OOM handling acts before that); the old file is then kept, not
-  // punched, and the failure is said.
   rc = heap->FillLocked(c, uffd);
   if (rc != 0) {
-    os::LogLine("userfaultfd: filling an extent from its file failed (%d); its old copy is kept", rc);
-    c->old_private = true;  // ReleaseOldCopyLocked leaves a private view's file alone
+    // No page for 100 ms, or the descriptor broke: the rest goes in through
+    // the memfd instead. Only if that fails too is data lost; say so.
+    const int first = rc;
+    rc = heap->FillRestByWriteLocked(c);
+    if (rc != 0) {
+      os::LogLine("userfaultfd: filling an extent failed (%d, then %d): data of that extent is lost", first, rc);
+    }
   }
-  os::Unregister(uffd, addr, len);  // wakes whoever waits for a page
+  // Wakes whoever waits for a page; those on holes then get zero pages.
+  // A range left registered would hold its next toucher for ever: if it
+  // cannot be unregistered, every hole gets a zero page now.
+  int unregistered = os::Unregister(uffd, addr, len);
+  for (int attempt = 0; unregistered != 0 && attempt < 3; ++attempt) unregistered = os::Unregister(uffd, addr, len);
+  if (unregistered != 0) {
+    os::ZeroFillHoles(uffd, addr, len, os::PageSize());
+    os::LogLine("userfaultfd: cannot unregister an extent (%d); its holes were filled with zeros", unregistered);
+  }
   RecordHold(NowUs() - start);
   return 0;
 }
@@ -166,6 +208,11 @@ int MoveSlotByFaults(TieredHeap* heap, size_t s, int to, uint64_t* bytes, int* f
   TieredHeap::SlotCopy c;
   c.slot = s;
   c.to = to;
+  // A signal handler of this thread (an API caller's) that touched the
+  // moving extent would wait for this very thread: none runs meanwhile.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
   heap->LockSlots();
   TieredHeap::MoveHow how;
   int rc = heap->PlanMove(s, to, &how);  // again: a fork or pin may have come between
@@ -174,13 +221,7 @@ int MoveSlotByFaults(TieredHeap* heap, size_t s, int to, uint64_t* bytes, int* f
   if (rc == 0) rc = down ? MoveDown(heap, uffd, &c) : MoveUp(heap, uffd, &c);
   if (rc == 0) heap->ReleaseOldCopyLocked(c);
   heap->UnlockSlots();
-  if (rc == -EBADF || rc == -ENOTTY) {
-    // The program closed the descriptor (a daemon closing every fd): stop
-    // using the number, which may be another file's by now.
-    os::LogLine("userfaultfd: its descriptor was closed under tiermem; moves stop the world from now on");
-    g_uffd.store(-2, std::memory_order_release);
-    return -ENOTSUP;
-  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (rc != 0) return rc;
   heap->SettleSlot(s);
   *bytes = c.copied;

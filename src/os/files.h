@@ -35,6 +35,9 @@ int ZeroRange(int fd, uint64_t offset, uint64_t len);
 // SEEK_HOLE, so the fd's file offset changes: only for fds nobody else
 // reads with read()/write().
 bool NextDataRange(int fd, uint64_t from, uint64_t end, uint64_t* start, uint64_t* len);
+// The same, telling "no data left" (0) from a failed lseek (-errno); 1
+// when a range was found.
+int FindDataRange(int fd, uint64_t from, uint64_t end, uint64_t* start, uint64_t* len);
 
 // Writes len bytes from `src` at `offset` of fd, retrying short writes.
 // `src` may be a mapping that faults while the kernel reads it.

@@ -4,10 +4,12 @@
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <ctime>
 
 namespace tiermem::os {
 namespace {
@@ -81,19 +83,49 @@ int WakeRange(int uffd, void* addr, size_t len) {
   return Ioctl(uffd, UFFDIO_WAKE, &range);
 }
 
-int CopyIntoRange(int uffd, void* dst, const void* src, size_t len) {
-  size_t done = 0;
-  while (done < len) {
+int CopyIntoRange(int uffd, void* dst, const void* src, size_t len, size_t* done) {
+  *done = 0;
+  int stalls = 0;
+  while (*done < len) {
     uffdio_copy copy{};
-    copy.dst = reinterpret_cast<uintptr_t>(dst) + done;
-    copy.src = reinterpret_cast<uintptr_t>(src) + done;
-    copy.len = len - done;
+    copy.dst = reinterpret_cast<uintptr_t>(dst) + *done;
+    copy.src = reinterpret_cast<uintptr_t>(src) + *done;
+    copy.len = len - *done;
     const int rc = Ioctl(uffd, UFFDIO_COPY, &copy);
-    if (copy.copy > 0) done += static_cast<size_t>(copy.copy);
-    // EAGAIN: a remap event was not read yet, or a partial copy.
-    if (rc != 0 && rc != -EAGAIN) return rc;
+    if (copy.copy > 0) {
+      *done += static_cast<size_t>(copy.copy);
+      stalls = 0;
+    }
+    if (rc == 0) continue;
+    // EAGAIN: a partial copy, or a remap event not read yet; ENOMEM: no
+    // page just now. Both pass, unless they last (a dead reader thread).
+    if (rc != -EAGAIN && rc != -ENOMEM) return rc;
+    if (copy.copy > 0) continue;
+    if (++stalls > 100) return rc;
+    const timespec pause{0, 1000000};  // 1 ms
+    nanosleep(&pause, nullptr);
   }
   return 0;
+}
+
+void ZeroFillHoles(int uffd, void* addr, size_t len, size_t page) {
+  for (size_t at = 0; at < len; at += page) {
+    uffdio_zeropage zero{};
+    zero.range.start = reinterpret_cast<uintptr_t>(addr) + at;
+    zero.range.len = page;
+    Ioctl(uffd, UFFDIO_ZEROPAGE, &zero);  // EEXIST: data there already
+  }
+}
+
+bool SameFile(int fd, const FileId& id) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && st.st_dev == id.dev && st.st_ino == id.ino;
+}
+
+FileId IdOf(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return {};
+  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
 }
 
 FaultEvent ReadFaultEvent(int uffd, int* error) {

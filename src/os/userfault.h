@@ -43,8 +43,21 @@ FaultEvent ReadFaultEvent(int uffd, int* error);
 
 // Fills the missing pages of a registered range [dst, dst+len) with a copy
 // of [src, src+len), each page placed and mapped in one step, and wakes
-// the threads waiting on them.
-int CopyIntoRange(int uffd, void* dst, const void* src, size_t len);
+// the threads waiting on them. *done says how far it got; a shortage of
+// memory is waited out for up to about 100 ms.
+int CopyIntoRange(int uffd, void* dst, const void* src, size_t len, size_t* done);
+
+// Places a zero page in every page of a registered range that has none,
+// waking its waiters: the way out when the range cannot be unregistered.
+void ZeroFillHoles(int uffd, void* addr, size_t len, size_t page);
+
+// Which open file a descriptor is (the program may close ours and get the
+// number back for a file of its own).
+struct FileId {
+  uint64_t dev = 0, ino = 0;
+};
+FileId IdOf(int fd);
+bool SameFile(int fd, const FileId& id);
 
 // Moves the mapping at `from` (with its registration) over [to, to+len),
 // replacing what was there in one step. With remap events on, the call

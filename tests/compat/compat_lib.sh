@@ -72,7 +72,7 @@ compat_time() { if [[ $1 == without ]]; then _compat_add COMPAT_T_WITHOUT "$2"; 
 # strip_tier_table FILE: the program's own stderr, without the tables that
 # `tiermem run` prints at exit (one per process run through it).
 strip_tier_table() {
-  grep -vE '^(tiermem: process [0-9]+, policy |tier +kind |(dram|nvme|cxl|pmem)[a-z0-9_-]* +(dram|nvme|cxl|pmem) |small allocations|forks: |moves: |pauses: |cpu: sampler |tiering: off|heat \(extents|  +[0-9]+- *[0-9]+% )' "$1"
+  grep -vE '^(tiermem: process [0-9]+, policy |tier +kind |(dram|nvme|cxl|pmem)[a-z0-9_-]* +(dram|nvme|cxl|pmem) |small allocations|forks: |moves: |pauses: |userfaultfd: [0-9]+ extents moved |cpu: sampler |tiering: off|heat \(extents|  +[0-9]+- *[0-9]+% )' "$1"
 }
 
 # compat_nvme_activity STDERR_FILE: allocations placed on nvme plus
