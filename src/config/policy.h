@@ -43,6 +43,11 @@ struct TierSpec {
   bool IsFileTier() const { return kind == TierKind::kNvme || (kind == TierKind::kPmem && !path.empty()); }
 };
 
+// How copies between a memory tier and a file tier hold the program's
+// threads (src/migrate): userfaultfd where the process may use it, else
+// the stop-the-world signal; or always the signal.
+enum class MoveEngineChoice : uint8_t { kAuto, kUserfaultfd, kSignal };
+
 // [tiering]: the heat sampler and the tiering loop (src/heat, src/tiering).
 struct TieringSpec {
   // Off by default for now: with moves at a memory cgroup's limit the job
@@ -61,6 +66,7 @@ struct TieringSpec {
   uint32_t min_regions = 10;           // sampler regions (DAMON-style)
   uint32_t max_regions = 200;
   uint32_t max_pause_ms = 10;          // target bound on one stop-the-world pause
+  MoveEngineChoice move_engine = MoveEngineChoice::kAuto;
 };
 
 struct Policy {

@@ -28,7 +28,7 @@ constexpr std::string_view kPolicyKeys[] = {
 constexpr std::string_view kTieringKeys[] = {
     "enabled",       "high_watermark", "low_watermark",  "promote_rate", "demote_rate",
     "min_residency_ms", "hot_threshold", "hysteresis",   "aggregation_ms", "min_regions",
-    "max_regions",   "max_pause_ms"};
+    "max_regions",   "max_pause_ms",   "move_engine"};
 constexpr std::string_view kTierKeys[] = {"name", "kind", "nodes", "path", "budget"};
 
 constexpr size_t kMaxPolicyNameLength = 63;
@@ -415,6 +415,21 @@ class PolicyReader {
     read_u32("min_regions", 1, 10000, &t.min_regions);
     read_u32("max_regions", 2, 100000, &t.max_regions);
     read_u32("max_pause_ms", 1, 1000, &t.max_pause_ms);
+    if (const toml::node* v = table->get("move_engine")) {
+      std::string text;
+      if (ReadString(*v, "tiering.move_engine", &text)) {
+        if (text == "auto") {
+          t.move_engine = MoveEngineChoice::kAuto;
+        } else if (text == "userfaultfd") {
+          t.move_engine = MoveEngineChoice::kUserfaultfd;
+        } else if (text == "signal") {
+          t.move_engine = MoveEngineChoice::kSignal;
+        } else {
+          Fail(LineOf(*v), "tiering.move_engine",
+               "unknown engine " + Quoted(text) + "; expected one of auto, userfaultfd, signal");
+        }
+      }
+    }
     for (const char* key : {"promote_rate", "demote_rate"}) {
       if (const toml::node* v = table->get(key)) {
         uint64_t value = 0;

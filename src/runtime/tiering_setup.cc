@@ -45,17 +45,22 @@ bool SetUpTiering(heap::TieredHeap* heap, const config::TieringSpec& spec, bool 
   migrate::MoverLimits limits;
   limits.max_pause_us = spec.max_pause_ms * 1000;
   migrate::SetMoverLimits(limits);
-  migrate::MoveEngine engine = migrate::MoveEngine::kAuto;
-  if (move_engine == "userfaultfd") {
+  // The policy's [tiering] move_engine, unless TIERMEM_MOVE_ENGINE says.
+  migrate::MoveEngine engine = spec.move_engine == config::MoveEngineChoice::kUserfaultfd ? migrate::MoveEngine::kFaults
+                               : spec.move_engine == config::MoveEngineChoice::kSignal    ? migrate::MoveEngine::kSignal
+                                                                                           : migrate::MoveEngine::kAuto;
+  if (move_engine == "auto") {
+    engine = migrate::MoveEngine::kAuto;
+  } else if (move_engine == "userfaultfd") {
     engine = migrate::MoveEngine::kFaults;
   } else if (move_engine == "signal") {
     engine = migrate::MoveEngine::kSignal;
-  } else if (!move_engine.empty() && move_engine != "auto") {
-    os::LogLine("TIERMEM_MOVE_ENGINE=%s: expected auto, userfaultfd or signal; using auto", move_engine.c_str());
+  } else if (!move_engine.empty()) {
+    os::LogLine("TIERMEM_MOVE_ENGINE=%s: expected auto, userfaultfd or signal; using the policy's", move_engine.c_str());
   }
   const char* why = "";
   if (!migrate::SetMoveEngine(engine, &why)) {
-    os::LogLine("TIERMEM_MOVE_ENGINE=userfaultfd: %s; moves stop the world instead", why);
+    os::LogLine("move engine userfaultfd: %s; moves stop the world instead", why);
   }
   if (!migrate::InstallStopHandler()) {
     os::LogLine("cannot install the handler of signal %d: extents will not move to or from file tiers",

@@ -19,8 +19,9 @@ namespace tiermem::runtime {
 // extents every interval.
 // `perf_heat` (TIERMEM_HEAT_SOURCE=perf) samples heat with hardware
 // address sampling where the machine has it, else says why and zaps.
-// `move_engine` (TIERMEM_MOVE_ENGINE): auto (userfaultfd where usable, the
-// default), userfaultfd, or signal (always stop the world).
+// `move_engine` (TIERMEM_MOVE_ENGINE, over the policy's [tiering]
+// move_engine): auto (userfaultfd where usable, the default), userfaultfd,
+// or signal (always stop the world); empty: the policy's.
 bool SetUpTiering(heap::TieredHeap* heap, const config::TieringSpec& spec, bool enabled, bool force_moves,
                   bool perf_heat, const std::string& move_engine);
 

@@ -200,6 +200,17 @@ TEST(ParsePolicy, TieringIsOffUnlessTurnedOn) {
   EXPECT_FALSE(ExpectPolicy(ParsePolicy("[[tiers]]\nname = \"dram\"\nkind = \"dram\"\n", "t.toml")).tiering.enabled);
 }
 
+TEST(ParsePolicy, MoveEngineIsAutoUnlessChosen) {
+  const char* tiers = "[[tiers]]\nname = \"dram\"\nkind = \"dram\"\n";
+  EXPECT_EQ(ExpectPolicy(ParsePolicy(tiers, "t.toml")).tiering.move_engine, MoveEngineChoice::kAuto);
+  EXPECT_EQ(ExpectPolicy(ParsePolicy(std::string(tiers) + "[tiering]\nmove_engine = \"signal\"\n", "t.toml"))
+                .tiering.move_engine,
+            MoveEngineChoice::kSignal);
+  EXPECT_EQ(ExpectPolicy(ParsePolicy(std::string(tiers) + "[tiering]\nmove_engine = \"userfaultfd\"\n", "t.toml"))
+                .tiering.move_engine,
+            MoveEngineChoice::kUserfaultfd);
+}
+
 TEST(ParsePolicy, FileReadaheadIsOnUnlessTurnedOff) {
   EXPECT_TRUE(ExpectPolicy(ParsePolicy("[[tiers]]\nname = \"dram\"\nkind = \"dram\"\n", "t.toml")).file_readahead);
   EXPECT_FALSE(ExpectPolicy(ParsePolicy("[policy]\nfile_readahead = false\n[[tiers]]\nname = \"dram\"\nkind = \"dram\"\n",
