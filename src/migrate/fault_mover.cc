@@ -127,8 +127,12 @@ int MoveDown(TieredHeap* heap, int uffd, TieredHeap::SlotCopy* c) {
   // woken, they write to the file.
   rc = heap->FinishCopyLocked(c, /*racy=*/true);
   if (rc != 0) {
+    // The slot stays where it was: lift the protection, and wake the
+    // writers explicitly (older kernels wake only missing-page waiters
+    // on unregister).
     os::WriteProtect(uffd, addr, len, false);
     os::Unregister(uffd, addr, len);
+    os::WakeRange(uffd, addr, len);
     return rc;
   }
   os::WakeRange(uffd, addr, len);
