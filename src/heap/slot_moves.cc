@@ -15,7 +15,7 @@
 #include <sys/mman.h>
 
 #include <cerrno>
-#include <cstring>
+#include <ctime>
 
 #include "heap/tiered_heap.h"
 #include "os/files.h"
@@ -230,47 +230,51 @@ int TieredHeap::PrepareFillLocked(SlotCopy* c, void** view) {
   const uint64_t offset = image_.SlotOffset(c->slot);
   c->reserved = image_.ledger(c->slot).load(std::memory_order_acquire) & HeapImage::kBytesMask;
   if (!dest.budget.TryReserve(c->reserved)) return -ENOMEM;
-  // Empty, so that every page the program touches before the fill is a
-  // missing-page fault the engine holds. (It was punched when the data
-  // left; this costs nothing then.)
+  // A fresh range (it was punched when the data left; this costs nothing
+  // then), bound to the tier's nodes, and a view of it to remap.
   int rc = dest.backing.Release(offset, extent);
   if (rc == 0) rc = dest.backing.BindRange(offset, extent);
   if (rc == 0) {
     *view = dest.backing.MapView(extent, offset);
     if (*view == nullptr) rc = -errno;
   }
-  // The source, read in now, while no thread waits: a view of the home
-  // file whose data ranges are faulted in (from disk if need be), so that
-  // the fill after the switch copies memory to memory. Threads touching
-  // the slot wait for the fill; a read from disk then took up to 80 ms.
   const TierBacking& source = tiers_[image_.home(c->slot)].backing;
   if (rc == 0) {
     c->source_view = static_cast<const char*>(os::MapFileView(source.fd(), offset, extent, /*writable=*/false));
     if (c->source_view == nullptr) rc = -errno;
   }
+  // The first copy, with the program running: it reads the old file from
+  // disk and allocates the destination's pages (under a memory cgroup's
+  // limit that means reclaim, tens of milliseconds), so that the copy after
+  // the switch, while touching threads wait, is memory to memory into pages
+  // that exist. Nothing maps the destination yet: its pages can be written
+  // through the file. Racy: the program may be writing the source.
+  if (rc == 0) {
+    c->fill_from = offset;
+    rc = ForEachRangeToFill(c, source.fd(), [&](uint64_t start, uint64_t len) {
+      return os::WriteFullyRacy(dest.backing.fd(), c->source_view + (start - offset), len, start);
+    });
+  }
   if (rc != 0) {
+    DropSourceView(c);
     if (*view != nullptr) os::UnmapView(*view, extent);
+    dest.backing.Release(offset, extent);
     dest.budget.Release(c->reserved);
     return rc;
   }
-  uint64_t at = offset, start = 0, len = 0;
-  while (at < offset + extent && os::NextDataRange(source.fd(), at, offset + extent, &start, &len)) {
-    os::PopulateRead(c->source_view + (start - offset), len);  // best effort: the fill reads it anyway
-    at = start + len;
-  }
+  c->copied = 0;
   c->prepared = true;
   return 0;
 }
 
 void TieredHeap::AdoptFilledLocked(SlotCopy* c) { BookSwitchLocked(c); }
 
-// Calls place(start, len) for each data range of the old home from
+// Calls place(start, len) for each data range of `fd` in the slot from
 // c->fill_from on, advancing c->fill_from past each range placed. A failed
 // lseek takes the rest of the extent for data: zeros copied cost a page
 // each, a range skipped would lose data.
 template <typename Place>
-int TieredHeap::ForEachRangeToFill(SlotCopy* c, Place place) {
-  const int fd = tiers_[c->old_home].backing.fd();
+int TieredHeap::ForEachRangeToFill(SlotCopy* c, int fd, Place place) {
   const uint64_t end = image_.SlotOffset(c->slot) + image_.extent_size();
   while (c->fill_from < end) {
     uint64_t start = 0, len = 0;
@@ -286,50 +290,25 @@ int TieredHeap::ForEachRangeToFill(SlotCopy* c, Place place) {
   return 0;
 }
 
-int TieredHeap::FillLocked(SlotCopy* c, int uffd) {
-  const uint64_t offset = image_.SlotOffset(c->slot);
-  char* const addr = static_cast<char*>(image_.SlotAddress(c->slot));
-  // Read through the view of the old file: nothing maps that range for the
-  // program any more, so what it holds now is final.
-  const char* const view = c->source_view;
-  c->copied = 0;
-  c->fill_from = offset;
-  // Pages are placed whole and mapped in one step (UFFDIO_COPY): a pwrite()
-  // into the memfd would publish a zeroed page before its data when the
-  // source page has to be read first, and a thread writing it then would
-  // have its write overwritten (the torture test lost pages that way).
-  // Holes stay holes: a thread touching one waits, and gets a zero page
-  // once the range is unregistered.
-  const int rc = ForEachRangeToFill(c, [&](uint64_t start, uint64_t len) {
-    size_t done = 0;
-    const int rc = os::CopyIntoRange(uffd, addr + (start - offset), view + (start - offset), len, &done);
-    if (rc != 0) c->fill_from = start + done;  // what is left starts there
-    return rc;
-  });
-  if (rc == 0) DropSourceView(c);
-  return rc;
-}
-
-int TieredHeap::FillRestByWriteLocked(SlotCopy* c) {
+int TieredHeap::FillLocked(SlotCopy* c) {
   const uint64_t offset = image_.SlotOffset(c->slot);
   const int dest_fd = tiers_[c->to].backing.fd();
-  const char* const view = c->source_view;
-  const size_t page = os::PageSize();
-  // One page at a time through a buffer on this stack: the read from the
-  // old file faults here, and pwrite() copies from memory that is there,
-  // so shmem never publishes a page before its data (see FillLocked).
-  alignas(64) char buffer[4096];
-  const int rc = ForEachRangeToFill(c, [&](uint64_t start, uint64_t len) {
-    for (uint64_t at = start; at < start + len; at += page) {
-      const size_t n = page <= sizeof buffer ? page : sizeof buffer;
-      for (uint64_t part = 0; part < page; part += n) {
-        memcpy(buffer, view + (at + part - offset), n);
-        const int rc = os::WriteFully(dest_fd, buffer, n, at + part);
-        if (rc != 0) return rc;
-      }
-    }
-    return 0;
-  });
+  // Read through the view of the old file: nothing maps that range for the
+  // program any more, so what it holds now is final. Every access to the
+  // slot traps until the engine unregisters it (a page in the memfd's cache
+  // is a minor fault, a hole a missing one), so writing through the file
+  // is safe here; no thread sees a page before it holds its final data.
+  c->copied = 0;
+  c->fill_from = offset;
+  int rc = 0;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    rc = ForEachRangeToFill(c, tiers_[c->old_home].backing.fd(), [&](uint64_t start, uint64_t len) {
+      return os::WriteFully(dest_fd, c->source_view + (start - offset), len, start);
+    });
+    if (rc != -ENOMEM && rc != -EINTR && rc != -EAGAIN) break;
+    const timespec pause{0, 1000000};  // no page just now: wait it out, 100 ms at most
+    nanosleep(&pause, nullptr);
+  }
   DropSourceView(c);
   return rc;
 }

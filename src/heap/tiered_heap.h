@@ -144,20 +144,16 @@ class TieredHeap {
   // and a file tier. Down: PrepareCopyLocked, the engine write-protects the
   // slot, FinishCopyLocked(racy) switches it, the engine wakes the writers.
   // Up, where the source (a regular file) cannot be write-protected: the
-  // destination range is emptied and mapped as a view (PrepareFillLocked),
-  // the engine registers the view for missing-page faults and remaps it
-  // over the slot in one step, AdoptFilledLocked books the switch, and
-  // FillLocked places the old home's data through the userfaultfd (a
-  // thread touching a page not yet there waits for it).
+  // destination range gets a first copy and is mapped as a view
+  // (PrepareFillLocked), the engine registers the view for minor and
+  // missing faults (every access traps) and remaps it over the slot in one
+  // step, AdoptFilledLocked books the switch, FillLocked copies the final
+  // data again, and the engine unregisters the slot, which wakes the
+  // threads that touched it meanwhile.
   bool CanMoveByFaults(size_t s, int to) const;
   int PrepareFillLocked(SlotCopy* c, void** view);
   void AdoptFilledLocked(SlotCopy* c);
-  int FillLocked(SlotCopy* c, int uffd);
-  // When FillLocked fails (no page for 100 ms, a broken descriptor): the
-  // rest of the data, from c->fill_from, written into the destination's
-  // file page by page through a buffer (see FillLocked for why not
-  // straight from the old file); the waiters are woken after it.
-  int FillRestByWriteLocked(SlotCopy* c);
+  int FillLocked(SlotCopy* c);
   // When the switch itself failed: mremap() may have unmapped the slot
   // before failing; maps it from its home file again.
   int MapBackLocked(const SlotCopy& c);
@@ -249,7 +245,7 @@ class TieredHeap {
   // The books of a switch: the slot is mapped from c->to's file now.
   void BookSwitchLocked(SlotCopy* c);
   template <typename Place>
-  int ForEachRangeToFill(SlotCopy* c, Place place);
+  int ForEachRangeToFill(SlotCopy* c, int fd, Place place);
   void DropSourceView(SlotCopy* c);
   // A slot's arena belongs to its owner tier and keeps the slot wherever
   // its data moved; blocks the arena placed there again would land on the

@@ -147,7 +147,7 @@ int MoveUp(TieredHeap* heap, int uffd, TieredHeap::SlotCopy* c) {
   void* view = nullptr;
   int rc = heap->PrepareFillLocked(c, &view);
   if (rc != 0) return rc;
-  rc = os::RegisterMissing(uffd, view, len);
+  rc = os::RegisterMinorAndMissing(uffd, view, len);
   const uint64_t start = NowUs();
   if (rc == 0) {
     rc = os::RemapFixed(view, len, addr);
@@ -163,25 +163,24 @@ int MoveUp(TieredHeap* heap, int uffd, TieredHeap::SlotCopy* c) {
     return rc;
   }
   heap->AdoptFilledLocked(c);
-  rc = heap->FillLocked(c, uffd);
+  rc = heap->FillLocked(c);
   if (rc != 0) {
-    // No page for 100 ms, or the descriptor broke: the rest goes in through
-    // the memfd instead. Only if that fails too is data lost; say so.
-    const int first = rc;
-    rc = heap->FillRestByWriteLocked(c);
-    if (rc != 0) {
-      os::LogLine("userfaultfd: filling an extent failed (%d, then %d): data of that extent is lost", first, rc);
-    }
+    // No page for 100 ms: what the first copy wrote stays, later writes to
+    // the old file before the switch are lost. Say so.
+    os::LogLine("userfaultfd: the second copy of an extent failed (%d): writes to it may be lost", rc);
   }
-  // Wakes whoever waits for a page; those on holes then get zero pages.
+  // Wakes whoever touched the slot meanwhile: they map the memfd's pages.
   // A range left registered would hold its next toucher for ever: if it
-  // cannot be unregistered, every hole gets a zero page now.
+  // cannot be unregistered, every page is mapped by hand (holes get zero
+  // pages), so that nothing traps there any more.
   int unregistered = os::Unregister(uffd, addr, len);
   for (int attempt = 0; unregistered != 0 && attempt < 3; ++attempt) unregistered = os::Unregister(uffd, addr, len);
   if (unregistered != 0) {
     os::ZeroFillHoles(uffd, addr, len, os::PageSize());
-    os::LogLine("userfaultfd: cannot unregister an extent (%d); its holes were filled with zeros", unregistered);
+    os::MapPresentPages(uffd, addr, len, os::PageSize());
+    os::LogLine("userfaultfd: cannot unregister an extent (%d); its pages were mapped by hand", unregistered);
   }
+  os::WakeRange(uffd, addr, len);
   RecordHold(NowUs() - start);
   return 0;
 }

@@ -9,13 +9,12 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <ctime>
 
 namespace tiermem::os {
 namespace {
 
-constexpr uint64_t kFeatures =
-    UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
+constexpr uint64_t kFeatures = UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_MISSING_SHMEM |
+                               UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
 
 int OpenRaw() {
   // /dev/userfaultfd hands out descriptors that handle kernel-mode faults
@@ -55,7 +54,7 @@ int OpenUserfault(const char** why) {
   if (ioctl(fd, UFFDIO_API, &api) != 0 || (api.features & kFeatures) != kFeatures) {
     const int rc = errno != 0 ? -errno : -EINVAL;
     close(fd);
-    *why = "the kernel lacks userfaultfd write-protection or missing faults on shmem, or remap events (Linux 5.19+)";
+    *why = "the kernel lacks userfaultfd write-protection or missing faults on shmem, or remap events (Linux 5.19+), minor faults on shmem (5.14+)";
     return rc;
   }
   return fd;
@@ -63,7 +62,9 @@ int OpenUserfault(const char** why) {
 
 int RegisterWriteProtect(int uffd, void* addr, size_t len) { return Register(uffd, addr, len, UFFDIO_REGISTER_MODE_WP); }
 
-int RegisterMissing(int uffd, void* addr, size_t len) { return Register(uffd, addr, len, UFFDIO_REGISTER_MODE_MISSING); }
+int RegisterMinorAndMissing(int uffd, void* addr, size_t len) {
+  return Register(uffd, addr, len, UFFDIO_REGISTER_MODE_MINOR | UFFDIO_REGISTER_MODE_MISSING);
+}
 
 int Unregister(int uffd, void* addr, size_t len) {
   uffdio_range range{reinterpret_cast<uintptr_t>(addr), len};
@@ -83,37 +84,21 @@ int WakeRange(int uffd, void* addr, size_t len) {
   return Ioctl(uffd, UFFDIO_WAKE, &range);
 }
 
-int CopyIntoRange(int uffd, void* dst, const void* src, size_t len, size_t* done) {
-  *done = 0;
-  int stalls = 0;
-  while (*done < len) {
-    uffdio_copy copy{};
-    copy.dst = reinterpret_cast<uintptr_t>(dst) + *done;
-    copy.src = reinterpret_cast<uintptr_t>(src) + *done;
-    copy.len = len - *done;
-    const int rc = Ioctl(uffd, UFFDIO_COPY, &copy);
-    if (copy.copy > 0) {
-      *done += static_cast<size_t>(copy.copy);
-      stalls = 0;
-    }
-    if (rc == 0) continue;
-    // EAGAIN: a partial copy, or a remap event not read yet; ENOMEM: no
-    // page just now. Both pass, unless they last (a dead reader thread).
-    if (rc != -EAGAIN && rc != -ENOMEM) return rc;
-    if (copy.copy > 0) continue;
-    if (++stalls > 100) return rc;
-    const timespec pause{0, 1000000};  // 1 ms
-    nanosleep(&pause, nullptr);
-  }
-  return 0;
-}
-
 void ZeroFillHoles(int uffd, void* addr, size_t len, size_t page) {
   for (size_t at = 0; at < len; at += page) {
     uffdio_zeropage zero{};
     zero.range.start = reinterpret_cast<uintptr_t>(addr) + at;
     zero.range.len = page;
     Ioctl(uffd, UFFDIO_ZEROPAGE, &zero);  // EEXIST: data there already
+  }
+}
+
+void MapPresentPages(int uffd, void* addr, size_t len, size_t page) {
+  for (size_t at = 0; at < len; at += page) {
+    uffdio_continue cont{};
+    cont.range.start = reinterpret_cast<uintptr_t>(addr) + at;
+    cont.range.len = page;
+    Ioctl(uffd, UFFDIO_CONTINUE, &cont);  // EEXIST: mapped already
   }
 }
 

@@ -15,7 +15,7 @@
 namespace tiermem::os {
 
 // Opens a close-on-exec userfaultfd with the features the mover needs:
-// write-protection and missing-page faults on shmem, and remap events (a
+// write-protection, missing-page and minor faults on shmem, and remap events (a
 // registered range keeps its registration when mremap()ed). Returns the fd
 // or -errno; *why says what was missing.
 int OpenUserfault(const char** why);
@@ -23,7 +23,9 @@ int OpenUserfault(const char** why);
 // Registers [addr, addr+len) for write-protect faults or missing-page
 // faults. A registered range is a VMA of its own until unregistered.
 int RegisterWriteProtect(int uffd, void* addr, size_t len);
-int RegisterMissing(int uffd, void* addr, size_t len);
+// Minor and missing: every access traps, to a page the file has (not yet
+// mapped here) or not.
+int RegisterMinorAndMissing(int uffd, void* addr, size_t len);
 // Unregisters and wakes every thread waiting on the range.
 int Unregister(int uffd, void* addr, size_t len);
 
@@ -41,15 +43,11 @@ enum class FaultEvent { kPageFault, kRemap, kOther, kNone };
 // read failed (EINTR, EBADF after close).
 FaultEvent ReadFaultEvent(int uffd, int* error);
 
-// Fills the missing pages of a registered range [dst, dst+len) with a copy
-// of [src, src+len), each page placed and mapped in one step, and wakes
-// the threads waiting on them. *done says how far it got; a shortage of
-// memory is waited out for up to about 100 ms.
-int CopyIntoRange(int uffd, void* dst, const void* src, size_t len, size_t* done);
-
-// Places a zero page in every page of a registered range that has none,
-// waking its waiters: the way out when the range cannot be unregistered.
+// The way out when a range cannot be unregistered: a zero page in every
+// hole, and every page the file has mapped, so that nothing traps there
+// any more.
 void ZeroFillHoles(int uffd, void* addr, size_t len, size_t page);
+void MapPresentPages(int uffd, void* addr, size_t len, size_t page);
 
 // Which open file a descriptor is (the program may close ours and get the
 // number back for a file of its own).
