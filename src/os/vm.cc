@@ -51,9 +51,6 @@ void* MapFileView(int fd, uint64_t offset, size_t len, bool writable) {
 
 void UnmapView(void* view, size_t len) { munmap(view, len); }
 
-int PopulateRead(const void* addr, size_t len) {
-  return madvise(const_cast<void*>(addr), len, MADV_POPULATE_READ) == 0 ? 0 : -errno;
-}
 
 namespace {
 

@@ -26,9 +26,6 @@ int RemapFileFixed(void* addr, size_t len, int fd, uint64_t offset);
 // short-lived view for the mover). Returns nullptr on failure, errno set.
 void* MapFileView(int fd, uint64_t offset, size_t len, bool writable);
 void UnmapView(void* view, size_t len);
-// Faults the pages of a mapping in for reading (MADV_POPULATE_READ, Linux
-// 5.14+): a file's data is read from disk now. Returns 0 or -errno.
-int PopulateRead(const void* addr, size_t len);
 
 // Binds the pages of a range (for shmem: the file range behind it) to
 // `nodes`. An empty list leaves the default policy.
