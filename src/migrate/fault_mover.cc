@@ -140,7 +140,7 @@ int MoveDown(TieredHeap* heap, int uffd, TieredHeap::SlotCopy* c) {
   return 0;
 }
 
-// Up: switch to an empty registered range first, then fill it.
+// Up: first copy, switch to the registered copy, second copy, unregister.
 int MoveUp(TieredHeap* heap, int uffd, TieredHeap::SlotCopy* c) {
   void* const addr = heap->image().SlotAddress(c->slot);
   const size_t len = heap->image().extent_size();

@@ -7,9 +7,11 @@
 //    shmem mapping), copied, mapped from the file, and the writers that
 //    waited are woken: they retry on the new mapping. Readers never wait.
 //  - Up (file to memory): a regular file cannot be write-protected, so the
-//    slot's mapping is switched first, in one mremap(), to an empty range
-//    of the memory tier registered for missing-page faults, and filled from
-//    the file; a thread that touches a page before it is there waits for it.
+//    slot's mapping is switched first: the memory tier's range gets a first
+//    copy, is registered for minor and missing faults (every access traps)
+//    and is moved over the slot in one mremap(); the final data is copied
+//    again and the slot unregistered. A thread that touches the slot
+//    meanwhile waits for that.
 //
 // Faults inside system calls wait the same way (a read() into a held
 // buffer returns when the move is done), so no call sees EFAULT, and no

@@ -20,8 +20,8 @@ namespace tiermem::os {
 // or -errno; *why says what was missing.
 int OpenUserfault(const char** why);
 
-// Registers [addr, addr+len) for write-protect faults or missing-page
-// faults. A registered range is a VMA of its own until unregistered.
+// Registers [addr, addr+len) for write-protect faults, or for minor and
+// missing faults. A registered range is a VMA of its own until unregistered.
 int RegisterWriteProtect(int uffd, void* addr, size_t len);
 // Minor and missing: every access traps, to a page the file has (not yet
 // mapped here) or not.
