@@ -114,6 +114,25 @@ int CopyNonZeroPages(const char* addr, uint64_t len, int fd, uint64_t offset, ui
   return 0;
 }
 
+// Calls place(start, len) for each data range of fd in [*from, end),
+// advancing *from past each range placed, so that a caller can go on after
+// a failure. A failed lseek takes the rest for data: zeros copied cost a
+// page each, a range skipped would lose data.
+template <typename Place>
+int ForEachDataRange(int fd, uint64_t* from, uint64_t end, Place place) {
+  while (*from < end) {
+    uint64_t start = 0, len = 0;
+    const int found = os::FindDataRange(fd, *from, end, &start, &len);
+    if (found == 0) break;
+    if (found < 0) start = *from, len = end - *from;
+    *from = start;
+    const int rc = place(start, len);
+    if (rc != 0) return rc;
+    *from = start + len;
+  }
+  return 0;
+}
+
 }  // namespace
 
 // Copies what slot s holds into `to`'s file at the slot's offset. Only the
@@ -132,29 +151,25 @@ int TieredHeap::CopySlotData(size_t s, int to, uint64_t* copied, bool racy) {
     // A page the first copy wrote that the program has zeroed since must
     // read zero in the destination too.
     const size_t page = os::PageSize();
-    uint64_t at = offset, start = 0, len = 0;
-    while (at < offset + extent && os::NextDataRange(dest.fd(), at, offset + extent, &start, &len)) {
+    uint64_t at = offset;
+    const int rc = ForEachDataRange(dest.fd(), &at, offset + extent, [&](uint64_t start, uint64_t len) {
       for (uint64_t p = start; p < start + len; p += page) {
         if (AllZero(addr + (p - offset), page)) {
           const int rc = dest.Zero(p, page);
           if (rc != 0) return rc;
         }
       }
-      at = start + len;
-    }
-    return CopyNonZeroPages(addr, extent, dest.fd(), offset, copied, racy);
+      return 0;
+    });
+    return rc != 0 ? rc : CopyNonZeroPages(addr, extent, dest.fd(), offset, copied, racy);
   }
   uint64_t at = offset;
-  const uint64_t end = offset + extent;
-  uint64_t start = 0, len = 0;
-  while (at < end && os::NextDataRange(source.fd(), at, end, &start, &len)) {
+  return ForEachDataRange(source.fd(), &at, offset + extent, [&](uint64_t start, uint64_t len) {
     const int rc = racy ? os::WriteFullyRacy(dest.fd(), addr + (start - offset), len, start)
                         : os::WriteFully(dest.fd(), addr + (start - offset), len, start);
-    if (rc != 0) return rc;
-    *copied += len;
-    at = start + len;
-  }
-  return 0;
+    if (rc == 0) *copied += len;
+    return rc;
+  });
 }
 
 int TieredHeap::PrepareCopyLocked(SlotCopy* c) {
@@ -250,8 +265,8 @@ int TieredHeap::PrepareFillLocked(SlotCopy* c, void** view) {
   // that exist. Nothing maps the destination yet: its pages can be written
   // through the file. Racy: the program may be writing the source.
   if (rc == 0) {
-    c->fill_from = offset;
-    rc = ForEachRangeToFill(c, source.fd(), [&](uint64_t start, uint64_t len) {
+    uint64_t at = offset;
+    rc = ForEachDataRange(source.fd(), &at, offset + extent, [&](uint64_t start, uint64_t len) {
       return os::WriteFullyRacy(dest.backing.fd(), c->source_view + (start - offset), len, start);
     });
   }
@@ -262,33 +277,11 @@ int TieredHeap::PrepareFillLocked(SlotCopy* c, void** view) {
     dest.budget.Release(c->reserved);
     return rc;
   }
-  c->copied = 0;
   c->prepared = true;
   return 0;
 }
 
 void TieredHeap::AdoptFilledLocked(SlotCopy* c) { BookSwitchLocked(c); }
-
-// Calls place(start, len) for each data range of `fd` in the slot from
-// c->fill_from on, advancing c->fill_from past each range placed. A failed
-// lseek takes the rest of the extent for data: zeros copied cost a page
-// each, a range skipped would lose data.
-template <typename Place>
-int TieredHeap::ForEachRangeToFill(SlotCopy* c, int fd, Place place) {
-  const uint64_t end = image_.SlotOffset(c->slot) + image_.extent_size();
-  while (c->fill_from < end) {
-    uint64_t start = 0, len = 0;
-    const int found = os::FindDataRange(fd, c->fill_from, end, &start, &len);
-    if (found == 0) break;
-    if (found < 0) start = c->fill_from, len = end - c->fill_from;
-    c->fill_from = start;
-    const int rc = place(start, len);
-    if (rc != 0) return rc;
-    c->copied += len;
-    c->fill_from = start + len;
-  }
-  return 0;
-}
 
 int TieredHeap::FillLocked(SlotCopy* c) {
   const uint64_t offset = image_.SlotOffset(c->slot);
@@ -299,12 +292,15 @@ int TieredHeap::FillLocked(SlotCopy* c) {
   // is a minor fault, a hole a missing one), so writing through the file
   // is safe here; no thread sees a page before it holds its final data.
   c->copied = 0;
-  c->fill_from = offset;
+  uint64_t at = offset;  // a retry goes on from there
   int rc = 0;
   for (int attempt = 0; attempt < 100; ++attempt) {
-    rc = ForEachRangeToFill(c, tiers_[c->old_home].backing.fd(), [&](uint64_t start, uint64_t len) {
-      return os::WriteFully(dest_fd, c->source_view + (start - offset), len, start);
-    });
+    rc = ForEachDataRange(tiers_[c->old_home].backing.fd(), &at, offset + image_.extent_size(),
+                          [&](uint64_t start, uint64_t len) {
+                            const int rc = os::WriteFully(dest_fd, c->source_view + (start - offset), len, start);
+                            if (rc == 0) c->copied += len;
+                            return rc;
+                          });
     if (rc != -ENOMEM && rc != -EINTR && rc != -EAGAIN) break;
     const timespec pause{0, 1000000};  // no page just now: wait it out, 100 ms at most
     nanosleep(&pause, nullptr);

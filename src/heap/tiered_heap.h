@@ -129,7 +129,6 @@ class TieredHeap {
     int old_home = 0;       // set by Finish: where the old copy is
     bool old_private = false;
     const char* source_view = nullptr;  // PrepareFillLocked: the old home's data, read in
-    uint64_t fill_from = 0;             // FillLocked: file offset not yet placed
   };
   int PrepareCopyLocked(SlotCopy* c);
   // racy: the program may be running (threads that would write the slot
@@ -244,8 +243,6 @@ class TieredHeap {
   int TakeOverLedger(size_t s, int to, uint64_t reserved);
   // The books of a switch: the slot is mapped from c->to's file now.
   void BookSwitchLocked(SlotCopy* c);
-  template <typename Place>
-  int ForEachRangeToFill(SlotCopy* c, int fd, Place place);
   void DropSourceView(SlotCopy* c);
   // A slot's arena belongs to its owner tier and keeps the slot wherever
   // its data moved; blocks the arena placed there again would land on the

@@ -12,6 +12,7 @@
 #include "migrate/move_stats.h"
 #include "migrate/world_stop.h"
 #include "os/log.h"
+#include "os/thread.h"
 #include "os/userfault.h"
 #include "os/vm.h"
 
@@ -55,19 +56,22 @@ void* ReadEvents(void* arg) {
   return nullptr;
 }
 
-// Opens the userfaultfd and starts its reader; -1 if it cannot be used.
-int OpenEngine() {
+// Opens the userfaultfd and starts its reader, once; -1 if it cannot be
+// used, and *why says why.
+int OpenEngine(const char** why) {
   int fd = g_uffd.load(std::memory_order_acquire);
   if (fd >= 0 && (g_reader_gone.load(std::memory_order_acquire) || !os::SameFile(fd, g_uffd_id))) {
     // The program closed the descriptor (a daemon closing every fd), or
     // the reader stopped: the number may be another file's by now.
     os::LogLine("userfaultfd: its descriptor was closed under tiermem; moves stop the world from now on");
     g_uffd.store(-2, std::memory_order_release);
+    *why = "its descriptor was closed";
     return -1;
   }
-  if (fd != -1) return fd >= 0 ? fd : -1;
-  const char* why = "";
-  fd = os::OpenUserfault(&why);
+  if (fd >= 0) return fd;
+  *why = "found unusable before";
+  if (fd == -2) return -1;
+  fd = os::OpenUserfault(why);
   if (fd < 0) {
     g_uffd.store(-2, std::memory_order_release);
     return -1;
@@ -75,23 +79,13 @@ int OpenEngine() {
   g_uffd_id = os::IdOf(fd);
   g_reader_gone.store(false, std::memory_order_relaxed);
   g_reader_exempt.store(false, std::memory_order_relaxed);
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_t thread;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  int rc = pthread_create(&thread, &attr, ReadEvents, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
-  pthread_attr_destroy(&attr);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (rc != 0) {
+  if (os::StartRuntimeThread(ReadEvents, reinterpret_cast<void*>(static_cast<intptr_t>(fd)), "tiermem-uffd") != 0) {
     close(fd);
     os::LogLine("userfaultfd: cannot start its reader thread; moves stop the world instead");
     g_uffd.store(-2, std::memory_order_release);
+    *why = "its reader thread could not start";
     return -1;
   }
-  pthread_setname_np(thread, "tiermem-uffd");
   // Until it is exempt, a stop of the world (a copy the engine does not
   // take) would wait for a thread that blocks every signal.
   while (!g_reader_exempt.load(std::memory_order_acquire)) sched_yield();
@@ -189,14 +183,7 @@ int MoveUp(TieredHeap* heap, int uffd, TieredHeap::SlotCopy* c) {
 
 bool SetMoveEngine(MoveEngine engine, const char** why) {
   g_engine = engine;
-  if (engine != MoveEngine::kFaults) return true;
-  const int fd = os::OpenUserfault(why);
-  if (fd < 0) {
-    g_uffd.store(-2, std::memory_order_release);
-    return false;
-  }
-  close(fd);
-  return true;
+  return engine != MoveEngine::kFaults || OpenEngine(why) >= 0;
 }
 
 bool UseFaultEngine(TieredHeap* heap, size_t s, int to) {
@@ -205,7 +192,8 @@ bool UseFaultEngine(TieredHeap* heap, size_t s, int to) {
 }
 
 int MoveSlotByFaults(TieredHeap* heap, size_t s, int to, uint64_t* bytes, int* from) {
-  const int uffd = OpenEngine();
+  const char* why = "";
+  const int uffd = OpenEngine(&why);
   if (uffd < 0) return -ENOTSUP;
   heap->PrefetchSlot(s);
   TieredHeap::SlotCopy c;

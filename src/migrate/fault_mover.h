@@ -31,8 +31,9 @@ namespace tiermem::migrate {
 enum class MoveEngine { kAuto, kFaults, kSignal };
 
 // Chooses the engine for copies; kAuto and kFaults use userfaultfd where
-// it is usable (opened on first use) and the signal otherwise. Returns
-// false when kFaults was asked for and userfaultfd cannot be used (*why).
+// it is usable and the signal otherwise. kAuto opens it on the first copy;
+// kFaults opens it now (not while moves run), and returns false with *why
+// when it cannot be used.
 bool SetMoveEngine(MoveEngine engine, const char** why);
 
 // Whether slot s moves to `to` with this engine: it is on, usable, and the

@@ -140,6 +140,10 @@ size_t MoveSlots(TieredHeap* heap, const size_t* slots, size_t count, int to, in
     moved += CopyBatch(heap, copies, pending, to, first_error);
     pending = 0;
   };
+  auto batch = [&](size_t s) {  // a copy for the stop-the-world engine
+    copies[pending++] = s;
+    if (pending == static_cast<size_t>(g_batch) || pending == kMaxBatch) flush();
+  };
   for (size_t i = 0; i < count; ++i) {
     MoveHow how;
     int rc = heap->PlanMove(slots[i], to, &how);
@@ -164,12 +168,10 @@ size_t MoveSlots(TieredHeap* heap, const size_t* slots, size_t count, int to, in
         ++moved;
       } else if (rc == -ENOTSUP || rc == -EAGAIN) {
         rc = 0;  // the engine cannot take it (any more): the signal's turn
-        copies[pending++] = slots[i];
-        if (pending == static_cast<size_t>(g_batch) || pending == kMaxBatch) flush();
+        batch(slots[i]);
       }
     } else if (rc == 0 && how == MoveHow::kCopy) {
-      copies[pending++] = slots[i];
-      if (pending == static_cast<size_t>(g_batch) || pending == kMaxBatch) flush();
+      batch(slots[i]);
     }
     if (rc != 0) {
       Stats().failed_moves.fetch_add(1, std::memory_order_relaxed);

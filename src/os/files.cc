@@ -77,16 +77,6 @@ int FindDataRange(int fd, uint64_t from, uint64_t end, uint64_t* start, uint64_t
   return 1;
 }
 
-bool NextDataRange(int fd, uint64_t from, uint64_t end, uint64_t* start, uint64_t* len) {
-  const off_t data = lseek(fd, static_cast<off_t>(from), SEEK_DATA);
-  if (data < 0 || static_cast<uint64_t>(data) >= end) return false;  // ENXIO: only a hole is left
-  off_t hole = lseek(fd, data, SEEK_HOLE);
-  if (hole < 0 || static_cast<uint64_t>(hole) > end) hole = static_cast<off_t>(end);
-  *start = static_cast<uint64_t>(data);
-  *len = static_cast<uint64_t>(hole - data);
-  return true;
-}
-
 namespace {
 
 // pwrite until all of it is written. `write_at` is pwrite itself or the raw

@@ -31,12 +31,10 @@ int PunchHole(int fd, uint64_t offset, uint64_t len);
 int ZeroRange(int fd, uint64_t offset, uint64_t len);
 
 // The first range of data (not hole) in [from, end): sets *start and *len
-// and returns true, or false when the rest is a hole. Uses SEEK_DATA /
-// SEEK_HOLE, so the fd's file offset changes: only for fds nobody else
-// reads with read()/write().
-bool NextDataRange(int fd, uint64_t from, uint64_t end, uint64_t* start, uint64_t* len);
-// The same, telling "no data left" (0) from a failed lseek (-errno); 1
-// when a range was found.
+// and returns 1, 0 when the rest is a hole, -errno when lseek failed (the
+// caller decides what that means; losing data must not be it). Uses
+// SEEK_DATA / SEEK_HOLE, so the fd's file offset changes: only for fds
+// nobody else reads with read()/write().
 int FindDataRange(int fd, uint64_t from, uint64_t end, uint64_t* start, uint64_t* len);
 
 // Writes len bytes from `src` at `offset` of fd, retrying short writes.

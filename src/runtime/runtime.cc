@@ -1,7 +1,6 @@
 #include "runtime/runtime.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -10,6 +9,7 @@
 #include <new>
 
 #include "os/log.h"
+#include "os/thread.h"
 #include "runtime/policy_setup.h"
 #include "runtime/report_page.h"
 #include "runtime/settings.h"
@@ -63,32 +63,10 @@ void* BackgroundLoop(void*) {
 }
 
 void StartBackgroundThread() {
-  // The thread must never take a signal meant for the program.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_t thread;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 256 << 10);
-  // glibc carves the program's static TLS out of the requested stack: a
-  // program with much of it leaves 256 KiB too small, so fall back to the
-  // default size then.
-  int rc = pthread_create(&thread, &attr, BackgroundLoop, nullptr);
-  if (rc != 0) {
-    pthread_attr_setstacksize(&attr, 8 << 20);
-    rc = pthread_create(&thread, &attr, BackgroundLoop, nullptr);
-  }
-  if (rc == 0) {
-    pthread_setname_np(thread, "tiermem");
-  } else {
-    os::LogLine("cannot start the background thread; file-tier page cache will not be trimmed");
-  }
+  const int rc = os::StartRuntimeThread(BackgroundLoop, nullptr, "tiermem");
+  if (rc != 0) os::LogLine("cannot start the background thread; file-tier page cache will not be trimmed");
   // Freed tier memory: purged by this thread, or by jemalloc's decay without it.
   if (heap::TieredHeap* heap = Heap()) heap->SetScheduledPurge(rc == 0);
-  pthread_attr_destroy(&attr);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 // The last chance to report: a command that never placed anything on the
